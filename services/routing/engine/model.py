@@ -1,0 +1,393 @@
+"""Immutable, validated problem data.
+
+Units used everywhere in the engine:
+
+* time: integer seconds since midnight of the service date (values above 86 400
+  are allowed so that a shift may run past midnight);
+* distance: integer metres;
+* loads: floats, kilograms and litres (the solvers scale them to integer grams
+  and millilitres, rounding demands up and capacities down so that a plan the
+  solver accepts never overloads a vehicle).
+
+Validation happens at construction: a bad value raises ``ValueError`` whose
+message starts with the offending field path (``stops[3].windows[0]: ...``) so
+the HTTP layer can hand it straight back to the caller.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+Priority = Literal["standard", "vulnerable", "medical"]
+PRIORITIES: tuple[Priority, ...] = ("standard", "vulnerable", "medical")
+
+#: Base drop penalty per priority.  The objective is in seconds of travel, so a
+#: standard stop is worth ~11.5 days of driving: a solver will only leave it out
+#: when it truly cannot be served.  Each level is 10x the one below, so that
+#: even at the maximum waiting-age bonus (x2) a vulnerable stop outranks any
+#: standard one and a medical one outranks any vulnerable one.
+BASE_PENALTY: dict[str, int] = {
+    "standard": 1_000_000,
+    "vulnerable": 10_000_000,
+    "medical": 100_000_000,
+}
+#: Waiting age at which the age bonus saturates (the penalty is then doubled).
+AGE_SATURATION_S = 3 * 86_400
+
+#: Upper bound for any time value (two days) - keeps the solvers' integer
+#: arithmetic far away from overflow.
+MAX_TIME_S = 2 * 86_400
+
+
+def _fail(path: str, msg: str) -> ValueError:
+    return ValueError(f"{path}: {msg}")
+
+
+def _check_int(path: str, value: object, *, lo: int | None = None, hi: int | None = None) -> None:
+    # bool is an int subclass; True as a time is almost always a bug upstream.
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise _fail(path, f"must be an integer, got {value!r}")
+    if lo is not None and value < lo:
+        raise _fail(path, f"must be >= {lo}, got {value}")
+    if hi is not None and value > hi:
+        raise _fail(path, f"must be <= {hi}, got {value}")
+
+
+def _check_num(path: str, value: object, *, lo: float = 0.0, positive: bool = False) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise _fail(path, f"must be a number, got {value!r}")
+    if not math.isfinite(float(value)):
+        raise _fail(path, f"must be finite, got {value}")
+    if positive and value <= 0:
+        raise _fail(path, f"must be > 0, got {value}")
+    if value < lo:
+        raise _fail(path, f"must be >= {lo}, got {value}")
+
+
+def _check_id(path: str, value: object) -> None:
+    if not isinstance(value, str) or not value:
+        raise _fail(path, f"must be a non-empty string, got {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    lat: float
+    lon: float
+
+    def __post_init__(self) -> None:
+        _check_num("lat", self.lat, lo=-90.0)
+        _check_num("lon", self.lon, lo=-180.0)
+        if self.lat > 90.0:
+            raise _fail("lat", f"must be <= 90, got {self.lat}")
+        if self.lon > 180.0:
+            raise _fail("lon", f"must be <= 180, got {self.lon}")
+
+
+@dataclass(frozen=True, slots=True)
+class TimeWindow:
+    """Service must *start* inside ``[start_s, end_s]`` (both inclusive)."""
+
+    start_s: int
+    end_s: int
+
+    def __post_init__(self) -> None:
+        _check_int("start_s", self.start_s, lo=0, hi=MAX_TIME_S)
+        _check_int("end_s", self.end_s, lo=0, hi=MAX_TIME_S)
+        if self.end_s < self.start_s:
+            raise _fail("end_s", f"window is empty ({self.start_s} > {self.end_s})")
+
+    def contains(self, t: int) -> bool:
+        return self.start_s <= t <= self.end_s
+
+
+@dataclass(frozen=True, slots=True)
+class Depot:
+    id: str
+    location: Location
+    #: Loading time at the depot before every trip (the first one included).
+    load_s: int = 0
+
+    def __post_init__(self) -> None:
+        _check_id("id", self.id)
+        if not isinstance(self.location, Location):
+            raise _fail("location", "must be a Location")
+        _check_int("load_s", self.load_s, lo=0, hi=MAX_TIME_S)
+
+
+@dataclass(frozen=True, slots=True)
+class Vehicle:
+    id: str
+    depot_id: str
+    capacity_kg: float
+    capacity_l: float
+    refrigerated: bool = False
+    closed_loop: bool = False
+    shift_start_s: int = 0
+    shift_end_s: int = 86_400
+    #: Upper bound on end - start of the whole route (all trips); None = shift only.
+    max_duration_s: int | None = None
+    fixed_cost: int = 0
+    #: Trips per shift; trips are separated by a return to the depot to reload.
+    max_trips: int = 1
+
+    def __post_init__(self) -> None:
+        _check_id("id", self.id)
+        _check_id("depot_id", self.depot_id)
+        _check_num("capacity_kg", self.capacity_kg, positive=True)
+        _check_num("capacity_l", self.capacity_l, positive=True)
+        _check_int("shift_start_s", self.shift_start_s, lo=0, hi=MAX_TIME_S)
+        _check_int("shift_end_s", self.shift_end_s, lo=0, hi=MAX_TIME_S)
+        if self.shift_end_s < self.shift_start_s:
+            raise _fail("shift_end_s", "must be >= shift_start_s")
+        if self.max_duration_s is not None:
+            _check_int("max_duration_s", self.max_duration_s, lo=0, hi=MAX_TIME_S)
+        _check_int("fixed_cost", self.fixed_cost, lo=0, hi=10**12)
+        _check_int("max_trips", self.max_trips, lo=1, hi=20)
+
+    @property
+    def duration_limit_s(self) -> int:
+        shift = self.shift_end_s - self.shift_start_s
+        return shift if self.max_duration_s is None else min(shift, self.max_duration_s)
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    """One delivery point: the consolidated orders of one community from one depot."""
+
+    id: str
+    location: Location
+    depot_id: str
+    demand_kg: float
+    demand_l: float
+    windows: tuple[TimeWindow, ...]
+    service_s: int = 0
+    refrigerated: bool = False
+    sealed: bool = False
+    priority: Priority = "standard"
+    #: None: derived from priority and waiting age (see :func:`derived_penalty`).
+    drop_penalty: int | None = None
+    #: How long the oldest order of the stop has been waiting (raises the penalty).
+    waiting_s: int = 0
+    #: Latest service start (e.g. medicine placed time + SLA); None = no deadline.
+    deadline_s: int | None = None
+    order_ids: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        _check_id("id", self.id)
+        if not isinstance(self.location, Location):
+            raise _fail("location", "must be a Location")
+        _check_id("depot_id", self.depot_id)
+        _check_num("demand_kg", self.demand_kg)
+        _check_num("demand_l", self.demand_l)
+        if not isinstance(self.windows, tuple) or not self.windows:
+            raise _fail("windows", "must be a non-empty tuple of TimeWindow")
+        prev_end = -1
+        for k, w in enumerate(self.windows):
+            if not isinstance(w, TimeWindow):
+                raise _fail(f"windows[{k}]", "must be a TimeWindow")
+            if w.start_s <= prev_end:
+                raise _fail(f"windows[{k}]", "windows must be sorted and must not overlap")
+            prev_end = w.end_s
+        _check_int("service_s", self.service_s, lo=0, hi=MAX_TIME_S)
+        if self.priority not in PRIORITIES:
+            raise _fail("priority", f"must be one of {PRIORITIES}, got {self.priority!r}")
+        if self.drop_penalty is not None:
+            _check_int("drop_penalty", self.drop_penalty, lo=0, hi=10**12)
+        _check_int("waiting_s", self.waiting_s, lo=0)
+        if self.deadline_s is not None:
+            _check_int("deadline_s", self.deadline_s, lo=0, hi=MAX_TIME_S)
+        if not isinstance(self.order_ids, tuple) or not all(isinstance(o, str) for o in self.order_ids):
+            raise _fail("order_ids", "must be a tuple of strings")
+
+    @property
+    def penalty(self) -> int:
+        return self.drop_penalty if self.drop_penalty is not None else derived_penalty(self.priority, self.waiting_s)
+
+    def effective_windows(self) -> tuple[TimeWindow, ...]:
+        """Windows cut at the deadline (a deadline is just a late end for every window)."""
+        if self.deadline_s is None:
+            return self.windows
+        d = self.deadline_s
+        return tuple(TimeWindow(w.start_s, min(w.end_s, d)) for w in self.windows if w.start_s <= d)
+
+
+def derived_penalty(priority: str, waiting_s: int) -> int:
+    base = BASE_PENALTY[priority]
+    age = min(max(waiting_s, 0), AGE_SATURATION_S)
+    return base + base * age // AGE_SATURATION_S
+
+
+IntMatrix = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True, eq=False)
+class TravelMatrix:
+    """Square matrices over *locations*: all depots (in problem order), then all stops.
+
+    ``duration_s`` is what the objective minimises and what schedules use;
+    ``distance_m`` is reported.
+    """
+
+    distance_m: IntMatrix
+    duration_s: IntMatrix
+
+    def __post_init__(self) -> None:
+        for name in ("distance_m", "duration_s"):
+            arr = np.array(getattr(self, name), dtype=np.int64, copy=True)
+            if arr.ndim != 2 or arr.shape[0] != arr.shape[1]:
+                raise _fail(f"matrix.{name}", f"must be a square matrix, got shape {arr.shape}")
+            if (arr < 0).any():
+                raise _fail(f"matrix.{name}", "must not contain negative values")
+            arr.flags.writeable = False  # immutable like the rest of the problem
+            object.__setattr__(self, name, arr)
+        if self.distance_m.shape != self.duration_s.shape:
+            raise _fail("matrix", "distance_m and duration_s must have the same shape")
+
+    @property
+    def size(self) -> int:
+        return int(self.distance_m.shape[0])
+
+
+MatrixFactory = Callable[[list[Location]], TravelMatrix]
+
+
+@dataclass(frozen=True, eq=False)
+class Problem:
+    depots: tuple[Depot, ...]
+    vehicles: tuple[Vehicle, ...]
+    stops: tuple[Stop, ...]
+    matrix: TravelMatrix | None = None
+    _depot_index: dict[str, int] = field(init=False, repr=False)
+    _vehicle_index: dict[str, int] = field(init=False, repr=False)
+    _stop_index: dict[str, int] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        for name, typ in (("depots", Depot), ("vehicles", Vehicle), ("stops", Stop)):
+            seq = getattr(self, name)
+            if not isinstance(seq, tuple):
+                seq = tuple(seq)
+                object.__setattr__(self, name, seq)
+            for k, item in enumerate(seq):
+                if not isinstance(item, typ):
+                    raise _fail(f"{name}[{k}]", f"must be a {typ.__name__}")
+        if not self.depots:
+            raise _fail("depots", "at least one depot is required")
+        depot_index = _unique("depots", (d.id for d in self.depots))
+        vehicle_index = _unique("vehicles", (v.id for v in self.vehicles))
+        stop_index = _unique("stops", (s.id for s in self.stops))
+        for k, v in enumerate(self.vehicles):
+            if v.depot_id not in depot_index:
+                raise _fail(f"vehicles[{k}].depot_id", f"unknown depot {v.depot_id!r}")
+        for k, s in enumerate(self.stops):
+            if s.depot_id not in depot_index:
+                raise _fail(f"stops[{k}].depot_id", f"unknown depot {s.depot_id!r}")
+        object.__setattr__(self, "_depot_index", depot_index)
+        object.__setattr__(self, "_vehicle_index", vehicle_index)
+        object.__setattr__(self, "_stop_index", stop_index)
+        n = len(self.depots) + len(self.stops)
+        if self.matrix is None:
+            from .matrix import haversine_matrix  # local import: matrix imports model
+
+            object.__setattr__(self, "matrix", haversine_matrix(self.locations()))
+        elif not isinstance(self.matrix, TravelMatrix):
+            raise _fail("matrix", "must be a TravelMatrix")
+        elif self.matrix.size != n:
+            raise _fail("matrix", f"must be {n}x{n} (depots then stops), got {self.matrix.size}x{self.matrix.size}")
+
+    # -- lookups -----------------------------------------------------------------
+    def locations(self) -> list[Location]:
+        return [d.location for d in self.depots] + [s.location for s in self.stops]
+
+    @property
+    def travel(self) -> TravelMatrix:
+        assert self.matrix is not None  # set in __post_init__
+        return self.matrix
+
+    def depot_index(self, depot_id: str) -> int:
+        return self._depot_index[depot_id]
+
+    def depot(self, depot_id: str) -> Depot:
+        return self.depots[self._depot_index[depot_id]]
+
+    def vehicle_index(self, vehicle_id: str) -> int:
+        return self._vehicle_index[vehicle_id]
+
+    def vehicle(self, vehicle_id: str) -> Vehicle:
+        return self.vehicles[self._vehicle_index[vehicle_id]]
+
+    def has_vehicle(self, vehicle_id: str) -> bool:
+        return vehicle_id in self._vehicle_index
+
+    def stop_index(self, stop_id: str) -> int:
+        return self._stop_index[stop_id]
+
+    def stop(self, stop_id: str) -> Stop:
+        return self.stops[self._stop_index[stop_id]]
+
+    def has_stop(self, stop_id: str) -> bool:
+        return stop_id in self._stop_index
+
+    def depot_location_index(self, depot_id: str) -> int:
+        return self._depot_index[depot_id]
+
+    def stop_location_index(self, stop_id: str) -> int:
+        return len(self.depots) + self._stop_index[stop_id]
+
+
+def _unique(path: str, ids: Iterable[str]) -> dict[str, int]:
+    index: dict[str, int] = {}
+    for k, i in enumerate(ids):
+        if i in index:
+            raise _fail(f"{path}[{k}].id", f"duplicate id {i!r}")
+        index[i] = k
+    return index
+
+
+Strategy = Literal["auto", "ortools", "pyvrp", "portfolio"]
+FirstSolution = Literal["parallel_cheapest_insertion", "local_cheapest_insertion", "path_cheapest_arc", "savings"]
+
+
+@dataclass(frozen=True, slots=True)
+class SolveParams:
+    time_limit_s: float = 10.0
+    seed: int = 0
+    #: ``auto``: portfolio when PyVRP can express the problem, else OR-Tools;
+    #: ``ortools`` / ``pyvrp``: one engine only; ``portfolio``: both, always.
+    strategy: Strategy = "auto"
+    first_solution: FirstSolution = "parallel_cheapest_insertion"
+    #: Split a stop that no eligible vehicle can carry into equal pieces.
+    split_oversized: bool = True
+    #: Worker processes the portfolio may use besides the calling one.
+    workers: int = 1
+
+    def __post_init__(self) -> None:
+        _check_num("time_limit_s", self.time_limit_s, positive=True)
+        _check_int("seed", self.seed, lo=0, hi=2**31 - 1)
+        if self.strategy not in ("auto", "ortools", "pyvrp", "portfolio"):
+            raise _fail("strategy", f"unknown strategy {self.strategy!r}")
+        if self.first_solution not in (
+            "parallel_cheapest_insertion",
+            "local_cheapest_insertion",
+            "path_cheapest_arc",
+            "savings",
+        ):
+            raise _fail("first_solution", f"unknown strategy {self.first_solution!r}")
+        _check_int("workers", self.workers, lo=0, hi=64)
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    elapsed_s: float
+    best_cost: int | None
+    solutions_found: int
+    #: Which engine produced the current best ("ortools" / "pyvrp").
+    source: str = ""
+
+
+ProgressCallback = Callable[[Progress], None]

@@ -1,0 +1,1 @@
+"""What Lifeline's services truly share: the event contract and the Kafka/outbox machinery."""

@@ -1,0 +1,207 @@
+"""The consumer runner: at-least-once delivery made exactly-once in effect.
+
+Per partition batch: decode, handle every event in one DB transaction (a savepoint
+each) together with its inbox record, commit, and only then commit the offsets. An
+event that cannot be decoded, or keeps failing after bounded retries, goes to
+``<topic>.dlq`` with the reason in headers, and the consumer goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError
+
+from shared.events.codec import SchemaViolation, UnknownEventType, unwrap
+from shared.events.envelope import CloudEvent, EnvelopeError
+from shared.events.payloads import EventPayload
+from shared.messaging.kafka import make_consumer, make_producer
+from shared.messaging.unit_of_work import SqlUnitOfWork
+from shared.observability import EVENTS_CONSUMED
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[SqlUnitOfWork, Any, CloudEvent], None]
+
+
+class PoisonEvent(Exception):
+    """Raised by a handler for an event that no retry can make valid (unknown depot, ...)."""
+
+
+@dataclass
+class _Decoded:
+    record: ConsumerRecord[bytes, bytes]
+    event: CloudEvent
+    payload: EventPayload
+
+
+@dataclass
+class BatchOutcome:
+    dead_letters: list[tuple[ConsumerRecord[bytes, bytes], str, str]] = field(default_factory=list)
+
+
+class ConsumerRunner:
+    def __init__(
+        self,
+        *,
+        name: str,
+        settings: Settings,
+        topics: list[str],
+        handlers: Mapping[str, Handler],
+        uow_factory: Callable[[], SqlUnitOfWork],
+        max_attempts: int = 3,
+    ) -> None:
+        self._name = name
+        self._settings = settings
+        self._topics = [settings.topic(t) for t in topics]
+        self._handlers = dict(handlers)
+        self._uow_factory = uow_factory
+        self._max_attempts = max_attempts
+        self._stopping = False
+        self.running = False
+        self.processed = 0
+
+    def stop(self) -> None:
+        self._stopping = True
+
+    async def run(self) -> None:
+        backoff = 0.5
+        while not self._stopping:
+            consumer = make_consumer(
+                self._settings, *self._topics, group_id=self._settings.group_id(self._name)  # type: ignore[arg-type]
+            )
+            producer = make_producer(self._settings)
+            try:
+                await consumer.start()
+                await producer.start()
+                self.running = True
+                backoff = 0.5
+                await self._poll(consumer, producer)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # Whatever happened, resume from the last committed offsets: the inbox
+                # absorbs what is delivered again.
+                log.warning("%s consumer: %s; restarting in %.1fs", self._name, exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+            finally:
+                self.running = False
+                await _quietly(consumer.stop())
+                await _quietly(producer.stop())
+
+    async def _poll(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer) -> None:
+        while not self._stopping:
+            batches = await consumer.getmany(timeout_ms=200, max_records=500)
+            for partition, records in batches.items():
+                outcome = await asyncio.to_thread(self.process_batch, partition.topic, records)
+                for record, reason, error_class in outcome.dead_letters:
+                    await self._dead_letter(producer, record, reason, error_class)
+                await self._commit(consumer, partition, records[-1].offset + 1)
+
+    async def _commit(self, consumer: AIOKafkaConsumer, partition: TopicPartition, offset: int) -> None:
+        try:
+            await consumer.commit({partition: offset})
+        except (CommitFailedError, IllegalStateError) as exc:
+            # The partition moved to another member during a rebalance; it will see these
+            # records again and its inbox will skip what we already applied.
+            log.info("%s: offset commit skipped after rebalance: %s", self._name, exc)
+
+    async def _dead_letter(
+        self, producer: AIOKafkaProducer, record: ConsumerRecord[bytes, bytes], reason: str, error_class: str
+    ) -> None:
+        headers = list(record.headers or ()) + [
+            ("dlq.reason", reason.encode()[:4000]),
+            ("dlq.error", error_class.encode()),
+            ("dlq.source.topic", record.topic.encode()),
+            ("dlq.source.partition", str(record.partition).encode()),
+            ("dlq.source.offset", str(record.offset).encode()),
+            ("dlq.consumer", self._name.encode()),
+        ]
+        await producer.send_and_wait(
+            f"{record.topic}.dlq", record.value, key=record.key, headers=headers
+        )
+        log.warning("%s: %s@%s -> DLQ: %s", self._name, record.topic, record.offset, reason)
+
+    # --- synchronous part, run in a worker thread ------------------------------------
+
+    def process_batch(self, topic: str, records: list[ConsumerRecord[bytes, bytes]]) -> BatchOutcome:
+        outcome = BatchOutcome()
+        decoded: list[_Decoded] = []
+        for record in records:
+            try:
+                event = CloudEvent.from_bytes(record.value)
+                if event.type not in self._handlers:
+                    unwrap(event)  # an unknown type is poison; a known one we don't need is not
+                    EVENTS_CONSUMED.labels(topic, "ignored").inc()
+                    continue
+                decoded.append(_Decoded(record, event, unwrap(event)))
+            except (EnvelopeError, SchemaViolation, UnknownEventType) as exc:
+                outcome.dead_letters.append((record, str(exc), type(exc).__name__))
+                EVENTS_CONSUMED.labels(topic, "dead_lettered").inc()
+        if not decoded:
+            return outcome
+        retry: list[_Decoded] = []
+        try:
+            with self._uow_factory() as uow:
+                for item in decoded:
+                    try:
+                        with uow.session.begin_nested():
+                            self._apply(uow, topic, item)
+                    except PoisonEvent as exc:
+                        outcome.dead_letters.append((item.record, str(exc), "PoisonEvent"))
+                        EVENTS_CONSUMED.labels(topic, "dead_lettered").inc()
+                    except Exception:
+                        log.debug("%s: will retry %s alone", self._name, item.event.id, exc_info=True)
+                        retry.append(item)
+                uow.commit()
+        except Exception:
+            log.warning("%s: batch transaction failed; handling one by one", self._name, exc_info=True)
+            retry = decoded
+            outcome.dead_letters = [d for d in outcome.dead_letters if d[2] != "PoisonEvent"]
+        for item in retry:
+            self._apply_alone(topic, item, outcome)
+        return outcome
+
+    def _apply(self, uow: SqlUnitOfWork, topic: str, item: _Decoded) -> None:
+        if uow.already_processed(item.event.id):
+            EVENTS_CONSUMED.labels(topic, "duplicate").inc()
+            return
+        uow.correlation_id = item.event.correlationid or item.event.id
+        self._handlers[item.event.type](uow, item.payload, item.event)
+        uow.mark_processed(item.event, topic)
+        self.processed += 1
+        EVENTS_CONSUMED.labels(topic, "applied").inc()
+
+    def _apply_alone(self, topic: str, item: _Decoded, outcome: BatchOutcome) -> None:
+        error: Exception | None = None
+        for attempt in range(1, self._max_attempts + 1):
+            try:
+                with self._uow_factory() as uow:
+                    self._apply(uow, topic, item)
+                    uow.commit()
+                return
+            except PoisonEvent as exc:
+                error = exc
+                break
+            except Exception as exc:
+                error = exc
+                log.warning("%s: %s failed (attempt %d): %s", self._name, item.event.id, attempt, exc)
+                time.sleep(0.05 * 2**attempt)
+        assert error is not None
+        outcome.dead_letters.append((item.record, str(error) or repr(error), type(error).__name__))
+        EVENTS_CONSUMED.labels(topic, "dead_lettered").inc()
+
+
+async def _quietly(awaitable: Any) -> None:
+    try:
+        await asyncio.wait_for(awaitable, 10)
+    except Exception:
+        log.debug("stop failed", exc_info=True)

@@ -1,0 +1,151 @@
+"""The outbox relay: publishes committed outbox rows, in order, and marks them sent
+only after the broker acknowledged them. HTTP handlers never wait on the broker."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from sqlalchemy import Engine, func, select, update
+
+from shared.events.envelope import CONTENT_TYPE, utcnow
+from shared.messaging.kafka import make_producer
+from shared.messaging.tables import MessagingTables
+from shared.observability import EVENTS_PUBLISHED, OUTBOX_PENDING
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+_HEADERS = [("content-type", CONTENT_TYPE.encode())]
+
+
+@dataclass(frozen=True)
+class _Row:
+    id: int
+    topic: str
+    key: str
+    payload: bytes
+
+
+class OutboxRelay:
+    def __init__(
+        self, engine: Engine, tables: MessagingTables, settings: Settings, *, name: str
+    ) -> None:
+        self._engine = engine
+        self._outbox = tables.outbox
+        self._settings = settings
+        self._name = name
+        self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping = False
+        self.connected = False
+        self.published = 0
+
+    def notify(self) -> None:
+        """Wake the relay after a commit; callable from any thread."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._wake.set)
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+
+    async def run(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        producer: AIOKafkaProducer | None = None
+        backoff = 0.2
+        try:
+            while not self._stopping:
+                try:
+                    if producer is None:
+                        producer = make_producer(self._settings)
+                        await producer.start()
+                        self.connected = True
+                    rows = await asyncio.to_thread(self._fetch_unsent)
+                    if not rows:
+                        await self._idle()
+                        continue
+                    sent, error = await self._send(producer, rows)
+                    if sent:
+                        await asyncio.to_thread(self._mark_sent, sent)
+                    if error is not None:
+                        raise error
+                    backoff = 0.2
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    # The broker is down or refused: keep the rows, back off, reconnect.
+                    log.warning("%s outbox relay: %s; retrying in %.1fs", self._name, exc, backoff)
+                    self.connected = False
+                    if producer is not None:
+                        await _stop_quietly(producer)
+                        producer = None
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 5.0)
+        finally:
+            self.connected = False
+            if producer is not None:
+                await _stop_quietly(producer)
+
+    async def _idle(self) -> None:
+        self._wake.clear()
+        try:
+            await asyncio.wait_for(self._wake.wait(), self._settings.outbox_poll_interval_s)
+        except TimeoutError:
+            pass
+
+    async def _send(
+        self, producer: AIOKafkaProducer, rows: list[_Row]
+    ) -> tuple[list[int], Exception | None]:
+        futures = [
+            await producer.send(row.topic, row.payload, key=row.key.encode(), headers=_HEADERS)
+            for row in rows
+        ]
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        sent: list[int] = []
+        for row, result in zip(rows, results, strict=True):
+            if isinstance(result, Exception):
+                # Only the acknowledged prefix is marked sent, so a retry keeps per-key order.
+                return sent, result
+            sent.append(row.id)
+            EVENTS_PUBLISHED.labels(row.topic).inc()
+        return sent, None
+
+    def _fetch_unsent(self) -> list[_Row]:
+        outbox = self._outbox
+        with self._engine.connect() as connection:
+            result = connection.execute(
+                select(outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.payload)
+                .where(outbox.c.sent_at.is_(None))
+                .order_by(outbox.c.id)
+                .limit(self._settings.outbox_batch_size)
+            ).all()
+            pending = len(result)
+            if pending >= self._settings.outbox_batch_size:
+                pending = connection.execute(
+                    select(func.count()).select_from(outbox).where(outbox.c.sent_at.is_(None))
+                ).scalar_one()
+            OUTBOX_PENDING.set(pending)
+        return [_Row(r.id, r.topic, r.key, bytes(r.payload)) for r in result]
+
+    def _mark_sent(self, ids: list[int]) -> None:
+        outbox = self._outbox
+        with self._engine.begin() as connection:
+            connection.execute(
+                update(outbox)
+                .where(outbox.c.id.in_(ids))
+                .values(sent_at=utcnow(), attempts=outbox.c.attempts + 1)
+            )
+        self.published += len(ids)
+
+
+async def _stop_quietly(producer: Any) -> None:
+    try:
+        await asyncio.wait_for(producer.stop(), 5)
+    except Exception:
+        log.debug("producer stop failed", exc_info=True)
+

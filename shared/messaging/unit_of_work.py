@@ -1,0 +1,90 @@
+"""The unit of work: one DB transaction holding a state change, its outbox events and,
+for consumers, the inbox record of the event that caused it (eventsourcing-style
+idempotency: the effect and the "seen" mark commit together or not at all)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from shared.events.codec import wrap
+from shared.events.envelope import CloudEvent, utcnow
+from shared.events.payloads import EventPayload
+from shared.messaging.tables import MessagingTables
+
+
+class SqlUnitOfWork:
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        tables: MessagingTables,
+        *,
+        source: str,
+        topic_name: Callable[[str], str] = lambda name: name,
+        on_commit: Callable[[], None] | None = None,
+    ) -> None:
+        self._session_factory = session_factory
+        self._tables = tables
+        self._source = source
+        self._topic_name = topic_name
+        self._on_commit = on_commit
+        self._published = 0
+        self.correlation_id: str | None = None
+
+    def __enter__(self) -> Self:
+        self.session = self._session_factory()
+        self._published = 0
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.session.rollback()
+        self.session.close()
+
+    def commit(self) -> None:
+        self.session.commit()
+        if self._published and self._on_commit is not None:
+            self._on_commit()
+        self._published = 0
+
+    def rollback(self) -> None:
+        self.session.rollback()
+
+    def publish(self, payload: EventPayload) -> CloudEvent:
+        """Stage an event in the outbox; it leaves only if this transaction commits."""
+        event = wrap(payload, source=self._source, correlation_id=self.correlation_id)
+        self.session.execute(
+            insert(self._tables.outbox).values(
+                event_id=event.id,
+                topic=self._topic_name(payload.TOPIC.name),
+                key=payload.key(),
+                event_type=payload.TYPE,
+                payload=event.to_bytes(),
+                created_at=utcnow(),
+                attempts=0,
+            )
+        )
+        self._published += 1
+        return event
+
+    def already_processed(self, event_id: str) -> bool:
+        inbox = self._tables.inbox
+        found = self.session.execute(
+            select(inbox.c.event_id).where(inbox.c.event_id == event_id)
+        ).first()
+        return found is not None
+
+    def mark_processed(self, event: CloudEvent, topic: str) -> None:
+        self.session.execute(
+            insert(self._tables.inbox).values(
+                event_id=event.id, topic=topic, event_type=event.type, processed_at=utcnow()
+            )
+        )

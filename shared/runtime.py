@@ -1,0 +1,112 @@
+"""The running parts every service has: database, outbox relay, consumer, and their lifecycle.
+
+A service's ``bootstrap`` builds one ``ServiceRuntime`` (the composition root) and hands
+its ``lifespan`` to FastAPI, so HTTP, relay and consumer start and stop together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Generic, TypeVar
+
+from fastapi import FastAPI
+from sqlalchemy import MetaData
+
+from shared.db import create_schema, make_engine, ping, session_factory
+from shared.messaging.consumer import ConsumerRunner, Handler
+from shared.messaging.kafka import ensure_topics
+from shared.messaging.relay import OutboxRelay
+from shared.messaging.tables import MessagingTables
+from shared.messaging.unit_of_work import SqlUnitOfWork
+from shared.settings import ServiceName, Settings
+
+log = logging.getLogger(__name__)
+
+UoW = TypeVar("UoW", bound=SqlUnitOfWork)
+
+
+class ServiceRuntime(Generic[UoW]):
+    def __init__(
+        self,
+        *,
+        name: ServiceName,
+        settings: Settings,
+        metadata: MetaData,
+        tables: MessagingTables,
+        uow_class: type[UoW],
+        consumed_topics: list[str],
+        handlers: Mapping[str, Handler],
+    ) -> None:
+        self.name = name
+        self.settings = settings
+        self.metadata = metadata
+        self.engine = make_engine(
+            settings.database_url(name),
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+        )
+        self.session_factory = session_factory(self.engine)
+        self.tables = tables
+        self._uow_class = uow_class
+        self.relay = OutboxRelay(self.engine, tables, settings, name=name)
+        self.consumer = ConsumerRunner(
+            name=name,
+            settings=settings,
+            topics=consumed_topics,
+            handlers=handlers,
+            uow_factory=self.uow,
+        )
+        self._tasks: list[asyncio.Task[None]] = []
+        self._background: list[Callable[[], asyncio.Task[None]]] = []
+
+    def uow(self) -> UoW:
+        return self._uow_class(
+            self.session_factory,
+            self.tables,
+            source=f"lifeline/{self.name}",
+            topic_name=self.settings.topic,
+            on_commit=self.relay.notify,
+        )
+
+    def add_background(self, start: Callable[[], asyncio.Task[None]]) -> None:
+        self._background.append(start)
+
+    def readiness(self) -> dict[str, bool]:
+        return {"database": ping(self.engine), "consumer": self.consumer.running}
+
+    def create_schema(self) -> None:
+        create_schema(self.engine, self.metadata)
+
+    async def _consume(self) -> None:
+        # Topics are created by whoever starts first; until the broker answers we keep
+        # serving HTTP (the outbox holds what we produce meanwhile).
+        while True:
+            try:
+                await ensure_topics(self.settings)
+                break
+            except Exception as exc:
+                log.warning("%s: cannot reach the broker to create topics (%s)", self.name, exc)
+                await asyncio.sleep(1.0)
+        await self.consumer.run()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, _app: FastAPI) -> AsyncIterator[None]:
+        if self.settings.db_create_all:
+            self.create_schema()
+        self._tasks = [
+            asyncio.create_task(self.relay.run(), name=f"{self.name}-relay"),
+            asyncio.create_task(self._consume(), name=f"{self.name}-consumer"),
+            *(start() for start in self._background),
+        ]
+        try:
+            yield
+        finally:
+            self.relay.stop()
+            self.consumer.stop()
+            for task in self._tasks:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            self.engine.dispose()

@@ -1,0 +1,85 @@
+"""Typed settings read from the environment (``LIFELINE_`` prefix) or a ``.env`` file."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_JWT_SECRET = "lifeline-development-secret-change-me-0123456789"
+
+ServiceName = Literal["orders", "inventory", "routing"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LIFELINE_", env_file=".env", extra="ignore")
+
+    mode: Literal["development", "production", "test"] = "development"
+    var_dir: str = "var"
+
+    # Kafka
+    broker_url: str = "127.0.0.1:9092"
+    topic_prefix: str = ""
+    kafka_acks: Literal["all", "1", "0"] = "all"
+    # Off for the embedded Tansu broker (it rejects InitProducerId); on for Apache Kafka.
+    kafka_idempotence: bool = False
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: str | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: str | None = None
+    consumer_group_suffix: str = ""
+
+    # Databases: one per service.
+    orders_database_url: str | None = None
+    inventory_database_url: str | None = None
+    routing_database_url: str | None = None
+    db_pool_size: int = 10
+    db_max_overflow: int = 20
+    db_create_all: bool = True
+
+    # HTTP
+    orders_port: int = 8001
+    inventory_port: int = 8002
+    routing_port: int = 8003
+    max_body_bytes: int = 1_000_000
+
+    # Security
+    jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
+    jwt_algorithm: str = "HS256"
+    jwt_issuer: str = "lifeline"
+    order_rate_per_minute: int = 30
+
+    # Outbox relay
+    outbox_batch_size: int = 500
+    outbox_poll_interval_s: float = 0.2
+
+    @model_validator(mode="after")
+    def _refuse_dev_secret_in_production(self) -> Settings:
+        if self.mode == "production":
+            if self.jwt_secret.get_secret_value() == DEV_JWT_SECRET:
+                raise ValueError("LIFELINE_JWT_SECRET must be set in production mode")
+            if self.db_create_all:
+                raise ValueError("LIFELINE_DB_CREATE_ALL must be false in production (use migrations)")
+        return self
+
+    def database_url(self, service: ServiceName) -> str:
+        url: str | None = getattr(self, f"{service}_database_url")
+        return url or f"sqlite:///{self.var_dir}/{service}.db"
+
+    def port(self, service: ServiceName) -> int:
+        port: int = getattr(self, f"{service}_port")
+        return port
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}{name}"
+
+    def group_id(self, service: ServiceName) -> str:
+        return f"lifeline-{service}{self.consumer_group_suffix}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,191 @@
+"""The event backbone over a real Tansu broker and a real database."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select
+
+from shared.db import create_schema, make_engine, session_factory
+from shared.events import topics
+from shared.events.codec import wrap
+from shared.events.envelope import CloudEvent
+from shared.events.payloads import OrderCancelled
+from shared.messaging.broker import EmbeddedBroker, free_port
+from shared.messaging.consumer import ConsumerRunner
+from shared.messaging.kafka import ensure_topics
+from shared.messaging.relay import OutboxRelay
+from shared.messaging.tables import add_messaging_tables
+from shared.messaging.unit_of_work import SqlUnitOfWork
+from shared.settings import Settings
+from tests.support import eventually, make_settings
+
+
+metadata = MetaData()
+notes = Table(
+    "notes", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("order_id", String(64), nullable=False),
+)
+tables = add_messaging_tables(metadata)
+
+
+class Toy:
+    """A minimal service: one table, the outbox, the inbox."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.engine = make_engine(settings.database_url("orders"))
+        create_schema(self.engine, metadata)
+        self.sessions = session_factory(self.engine)
+        self.relay = OutboxRelay(self.engine, tables, settings, name="toy")
+
+    def uow(self) -> SqlUnitOfWork:
+        return SqlUnitOfWork(
+            self.sessions, tables, source="lifeline/toy", topic_name=self.settings.topic,
+            on_commit=self.relay.notify,
+        )
+
+    def cancel(self, order_id: str) -> None:
+        with self.uow() as uow:
+            uow.session.execute(insert(notes).values(order_id=order_id))
+            uow.publish(OrderCancelled(order_id=order_id))
+            uow.commit()
+
+    def note_count(self) -> int:
+        with self.engine.connect() as connection:
+            return int(connection.execute(select(func.count()).select_from(notes)).scalar_one())
+
+    def consumer(self) -> ConsumerRunner:
+        def record(uow: SqlUnitOfWork, payload: OrderCancelled, _event: CloudEvent) -> None:
+            uow.session.execute(insert(notes).values(order_id=payload.order_id))
+
+        return ConsumerRunner(
+            name="orders", settings=self.settings, topics=[topics.ORDERS.name],
+            handlers={OrderCancelled.TYPE: record}, uow_factory=self.uow,
+        )
+
+
+async def read_topic(settings: Settings, topic: str, expected: int, timeout_s: float = 20) -> list:
+    consumer = AIOKafkaConsumer(
+        settings.topic(topic), bootstrap_servers=settings.broker_url,
+        auto_offset_reset="earliest", enable_auto_commit=False, group_id=None,
+    )
+    await consumer.start()
+    records: list = []
+    try:
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while len(records) < expected and asyncio.get_running_loop().time() < deadline:
+            batch = await consumer.getmany(timeout_ms=300)
+            for partition_records in batch.values():
+                records.extend(partition_records)
+    finally:
+        await consumer.stop()
+    return records
+
+
+def test_every_payload_round_trips_through_the_envelope() -> None:
+    payload = OrderCancelled(order_id="O-1", reason="changed my mind")
+    event = wrap(payload, source="lifeline/orders", correlation_id="c-1")
+    decoded = CloudEvent.from_bytes(event.to_bytes())
+    assert decoded == event
+    assert decoded.specversion == "1.0" and decoded.dataversion == "1"
+    assert OrderCancelled.model_validate(decoded.data) == payload
+    raw = json.loads(event.to_bytes())
+    assert {"specversion", "id", "source", "type", "time", "data", "correlationid"} <= raw.keys()
+
+
+async def test_outbox_keeps_events_while_the_broker_is_down_and_delivers_them_in_order(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    own_broker = EmbeddedBroker(port=port)
+    settings, _ = make_settings(own_broker.url, tmp_path, orders_database_url=f"sqlite:///{tmp_path}/toy.db")
+    toy = Toy(settings)
+    relay_task = asyncio.create_task(toy.relay.run())
+    try:
+        for i in range(50):
+            toy.cancel("O-SAME")  # one key: order must be kept
+            toy.cancel(f"O-{i}")
+        await asyncio.sleep(1.0)
+        assert toy.relay.published == 0, "nothing can be acknowledged without a broker"
+        own_broker.start()
+        await ensure_topics(settings)
+        await eventually(lambda: toy.relay.published == 100, timeout_s=30, message="outbox drained")
+        records = await read_topic(settings, topics.ORDERS.name, 100)
+        assert len(records) == 100
+        same_key = [CloudEvent.from_bytes(r.value).id for r in records if r.key == b"O-SAME"]
+        with toy.engine.connect() as connection:
+            outbox_order = [
+                row.event_id for row in connection.execute(
+                    select(tables.outbox.c.event_id).where(tables.outbox.c.key == "O-SAME")
+                    .order_by(tables.outbox.c.id)
+                )
+            ]
+        assert same_key == outbox_order
+    finally:
+        toy.relay.stop()
+        relay_task.cancel()
+        await asyncio.gather(relay_task, return_exceptions=True)
+        own_broker.stop()
+
+
+async def test_the_same_event_delivered_twice_has_one_effect(settings: Settings, tmp_path: Path) -> None:
+    await ensure_topics(settings)
+    toy = Toy(settings.model_copy(update={"orders_database_url": f"sqlite:///{tmp_path}/consumer.db"}))
+    event = wrap(OrderCancelled(order_id="O-42"), source="test")
+    producer = AIOKafkaProducer(bootstrap_servers=settings.broker_url)
+    await producer.start()
+    for _ in range(3):
+        await producer.send_and_wait(settings.topic(topics.ORDERS.name), event.to_bytes(), key=b"O-42")
+    await producer.stop()
+    runner = toy.consumer()
+    task = asyncio.create_task(runner.run())
+    try:
+        await eventually(lambda: runner.running, message="consumer running")
+        await asyncio.sleep(2.0)
+        assert toy.note_count() == 1
+    finally:
+        runner.stop()
+        await asyncio.wait_for(task, 15)
+
+
+async def test_poison_messages_go_to_the_dlq_while_good_ones_keep_flowing(
+    settings: Settings, tmp_path: Path
+) -> None:
+    await ensure_topics(settings)
+    toy = Toy(settings.model_copy(update={"orders_database_url": f"sqlite:///{tmp_path}/consumer.db"}))
+    topic = settings.topic(topics.ORDERS.name)
+    poison = [
+        b"{not json",
+        b'"a string"',
+        json.dumps({"specversion": "1.0", "id": "x1", "source": "s", "type": "lifeline.order.cancelled",
+                    "data": {"reason": "no order id"}}).encode(),
+        json.dumps({"specversion": "1.0", "id": "x2", "source": "s", "type": "lifeline.nope",
+                    "data": {}}).encode(),
+    ]
+    producer = AIOKafkaProducer(bootstrap_servers=settings.broker_url)
+    await producer.start()
+    for i in range(20):
+        if i % 5 == 0:
+            await producer.send_and_wait(topic, poison[i // 5], key=b"O-P")
+        good = wrap(OrderCancelled(order_id=f"O-{i}"), source="test")
+        await producer.send_and_wait(topic, good.to_bytes(), key=b"O-P")
+    await producer.stop()
+    runner = toy.consumer()
+    task = asyncio.create_task(runner.run())
+    try:
+        await eventually(lambda: toy.note_count() == 20, message="all good events applied")
+        dead = await read_topic(settings, f"{topics.ORDERS.name}.dlq", 4)
+        assert sorted(r.value for r in dead) == sorted(poison)
+        reasons = [dict(r.headers)["dlq.reason"].decode() for r in dead]
+        assert any("malformed JSON" in reason for reason in reasons)
+        assert any("order_id" in reason for reason in reasons)
+        assert any("unknown event type" in reason for reason in reasons)
+    finally:
+        runner.stop()
+        await asyncio.wait_for(task, 15)

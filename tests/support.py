@@ -1,0 +1,84 @@
+"""Helpers for tests that use the real broker and real databases."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, text
+
+from shared.settings import Settings
+
+TEST_DATABASE_URL = os.environ.get("LIFELINE_TEST_DATABASE_URL")
+
+
+def database_url_for(service: str, tmp_path: Path, tag: str) -> str:
+    """A fresh database per test and service: a SQLite file, or a PostgreSQL schema."""
+    if not TEST_DATABASE_URL:
+        return f"sqlite:///{tmp_path}/{service}.db"
+    schema = f"t_{tag}_{service}"
+    engine = create_engine(_psycopg(TEST_DATABASE_URL))
+    with engine.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+    engine.dispose()
+    separator = "&" if "?" in TEST_DATABASE_URL else "?"
+    return f"{_psycopg(TEST_DATABASE_URL)}{separator}options=-csearch_path%3D{schema}"
+
+
+def drop_schemas(tag: str) -> None:
+    if not TEST_DATABASE_URL:
+        return
+    engine = create_engine(_psycopg(TEST_DATABASE_URL))
+    with engine.begin() as connection:
+        for service in ("orders", "inventory", "routing", "toy"):
+            connection.execute(text(f'DROP SCHEMA IF EXISTS "t_{tag}_{service}" CASCADE'))
+    engine.dispose()
+
+
+def _psycopg(url: str) -> str:
+    if url.startswith("postgresql://"):
+        return "postgresql+psycopg://" + url[len("postgresql://"):]
+    return url
+
+
+def make_settings(broker_url: str, tmp_path: Path, **overrides: Any) -> tuple[Settings, str]:
+    tag = uuid.uuid4().hex[:10]
+    values: dict[str, Any] = {
+        "mode": "test",
+        "broker_url": broker_url,
+        "topic_prefix": f"t{tag}.",
+        "consumer_group_suffix": f"-{tag}",
+        "var_dir": str(tmp_path),
+        "outbox_poll_interval_s": 0.05,
+        "orders_database_url": database_url_for("orders", tmp_path, tag),
+        "inventory_database_url": database_url_for("inventory", tmp_path, tag),
+        "routing_database_url": database_url_for("routing", tmp_path, tag),
+    }
+    values.update(overrides)
+    return Settings(**values), tag
+
+
+async def eventually(
+    check: Callable[[], Awaitable[Any]] | Callable[[], Any],
+    *,
+    timeout_s: float = 20.0,
+    interval_s: float = 0.1,
+    message: str = "condition not met",
+) -> Any:
+    """Poll until ``check`` returns a truthy value; the value is returned."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    last: Any = None
+    while True:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return result
+        last = result
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{message} within {timeout_s}s (last: {last!r})")
+        await asyncio.sleep(interval_s)
