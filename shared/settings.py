@@ -52,6 +52,11 @@ class Settings(BaseSettings):
     jwt_issuer: str = "lifeline"
     order_rate_per_minute: int = 30
 
+    # The city's clock: receiving windows and shifts are local times.
+    city_timezone: str = "Asia/Shanghai"
+    max_solve_time_s: float = 600
+    osrm_url: str | None = None
+
     # Outbox relay
     outbox_batch_size: int = 500
     outbox_poll_interval_s: float = 0.2

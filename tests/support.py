@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import importlib
 import os
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
+from fastapi import FastAPI
 from sqlalchemy import create_engine, text
 
+from shared.auth import TokenService
 from shared.settings import Settings
 
 TEST_DATABASE_URL = os.environ.get("LIFELINE_TEST_DATABASE_URL")
@@ -82,3 +87,24 @@ async def eventually(
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"{message} within {timeout_s}s (last: {last!r})")
         await asyncio.sleep(interval_s)
+
+
+@contextlib.asynccontextmanager
+async def running_service(
+    name: str, settings: Settings
+) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    """Start a service app in-process (lifespan: schema, relay, consumer on the real broker)."""
+    module = importlib.import_module(f"services.{name}.bootstrap")
+    app: FastAPI = module.create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url=f"http://{name}") as client:
+            yield app, client
+
+
+def tokens(settings: Settings) -> TokenService:
+    return TokenService(settings.jwt_secret.get_secret_value(), issuer=settings.jwt_issuer)
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}

@@ -1,0 +1,240 @@
+"""The OR-Tools model (the only module that imports OR-Tools).
+
+Node layout: one node per depot (vehicle start/end), one per stop piece, then
+``max_trips - 1`` private *reload* nodes per multi-trip vehicle.
+
+* arc cost = travel seconds; fixed cost per used vehicle; one disjunction per
+  piece with its drop penalty (reload nodes: penalty 0, so unused is free);
+* time dimension: transit = service at the tail + travel, slack = waiting; the
+  union of the receiving windows is the cumul domain with the gaps removed;
+  shift = start/end cumul ranges; max duration = span upper bound;
+* kg and litre dimensions; reload nodes carry ``-capacity`` plus a slack so the
+  load can drop back to zero there (the classic OR-Tools reload model);
+* eligibility = allowed vehicles per node;
+* risk order: arcs sealed -> non-sealed piece are removed, so once a trip has
+  entered a sealed community its only way back to open ones is via the depot.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from ortools.constraint_solver import pywrapcp, routing_enums_pb2
+
+from .build import RELOAD
+from .instance import Instance, scaled_capacity, scaled_demand
+from .model import MAX_TIME_S
+
+log = logging.getLogger(__name__)
+
+_FIRST = {
+    "parallel_cheapest_insertion": routing_enums_pb2.FirstSolutionStrategy.PARALLEL_CHEAPEST_INSERTION,
+    "local_cheapest_insertion": routing_enums_pb2.FirstSolutionStrategy.LOCAL_CHEAPEST_INSERTION,
+    "path_cheapest_arc": routing_enums_pb2.FirstSolutionStrategy.PATH_CHEAPEST_ARC,
+    "savings": routing_enums_pb2.FirstSolutionStrategy.SAVINGS,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class OrtoolsResult:
+    #: vehicle index -> piece indices with ``RELOAD`` between trips.
+    sequences: dict[int, list[int]]
+    start_hints: dict[int, int]
+    objective: int
+    solutions_found: int
+
+
+class _Model:
+    def __init__(self, inst: Instance) -> None:
+        problem = inst.problem
+        self.inst = inst
+        n_dep = len(problem.depots)
+        n_pc = len(inst.pieces)
+        vehicles = problem.vehicles
+        self.n_dep, self.n_pc = n_dep, n_pc
+        # Reload nodes, owned by one vehicle each.
+        self.reload_owner: list[int] = [vi for vi, v in enumerate(vehicles) for _ in range(v.max_trips - 1)]
+        n_nodes = n_dep + n_pc + len(self.reload_owner)
+        loc = np.empty(n_nodes, dtype=np.int64)
+        loc[:n_dep] = np.arange(n_dep)
+        loc[n_dep : n_dep + n_pc] = [p.loc for p in inst.pieces]
+        loc[n_dep + n_pc :] = [problem.depot_location_index(vehicles[vi].depot_id) for vi in self.reload_owner]
+        service = np.zeros(n_nodes, dtype=np.int64)
+        service[:n_dep] = [d.load_s for d in problem.depots]
+        service[n_dep : n_dep + n_pc] = [p.service_s for p in inst.pieces]
+        service[n_dep + n_pc :] = [problem.depot(vehicles[vi].depot_id).load_s for vi in self.reload_owner]
+
+        starts = [problem.depot_index(v.depot_id) for v in vehicles]
+        self.manager = pywrapcp.RoutingIndexManager(n_nodes, len(vehicles), starts, starts)
+        self.routing = routing = pywrapcp.RoutingModel(self.manager)
+        manager = self.manager
+
+        travel = inst.duration[np.ix_(loc, loc)]
+        cost_cb = routing.RegisterTransitMatrix(travel.tolist())
+        routing.SetArcCostEvaluatorOfAllVehicles(cost_cb)
+        time_cb = routing.RegisterTransitMatrix((travel + service[:, None]).tolist())
+        routing.AddDimension(time_cb, MAX_TIME_S, MAX_TIME_S, False, "time")
+        self.time = time_dim = routing.GetDimensionOrDie("time")
+
+        multi = bool(self.reload_owner)
+        for name, dem_of, cap_of in (
+            ("kg", lambda p: p.kg, lambda v: v.capacity_kg),
+            ("l", lambda p: p.litres, lambda v: v.capacity_l),
+        ):
+            caps = [scaled_capacity(cap_of(v)) for v in vehicles]
+            demand = [0] * n_dep + [scaled_demand(dem_of(p)) for p in inst.pieces]
+            demand += [-caps[vi] for vi in self.reload_owner]
+            cb = routing.RegisterUnaryTransitVector(demand)
+            routing.AddDimensionWithVehicleCapacity(cb, max(caps) if multi else 0, caps, not multi, name)
+            if multi:
+                dim = routing.GetDimensionOrDie(name)
+                for node in range(n_dep + n_pc):
+                    for idx in self._indices_of(node):
+                        dim.SlackVar(idx).SetValue(0)
+                for vi in range(len(vehicles)):
+                    dim.CumulVar(routing.Start(vi)).SetValue(0)
+
+        for x, p in enumerate(inst.pieces):
+            idx = manager.NodeToIndex(n_dep + x)
+            cum = time_dim.CumulVar(idx)
+            cum.SetRange(p.windows[0].start_s, p.windows[-1].end_s)
+            for a, b in zip(p.windows, p.windows[1:], strict=False):
+                if b.start_s - a.end_s > 1:
+                    cum.RemoveInterval(a.end_s + 1, b.start_s - 1)
+            if len(p.vehicles) < len(vehicles):
+                # SetAllowedVehiclesForIndex's Span<int> argument is not
+                # callable from Python in this OR-Tools build; restricting the
+                # vehicle variable is equivalent (-1 = unperformed).
+                routing.VehicleVar(idx).SetValues([-1, *p.vehicles])
+            routing.AddDisjunction([idx], p.penalty)
+        for k, vi in enumerate(self.reload_owner):
+            idx = manager.NodeToIndex(n_dep + n_pc + k)
+            v = vehicles[vi]
+            time_dim.CumulVar(idx).SetRange(v.shift_start_s, v.shift_end_s)
+            routing.VehicleVar(idx).SetValues([-1, vi])
+            routing.AddDisjunction([idx], 0)
+        for vi, v in enumerate(vehicles):
+            s, e = routing.Start(vi), routing.End(vi)
+            time_dim.CumulVar(s).SetRange(v.shift_start_s, v.shift_end_s)
+            time_dim.CumulVar(e).SetRange(v.shift_start_s, v.shift_end_s)
+            time_dim.SetSpanUpperBoundForVehicle(v.duration_limit_s, vi)
+            routing.SetFixedCostOfVehicle(int(v.fixed_cost), vi)
+            # Leave as late and come back as early as possible: short duties, real ETAs.
+            routing.AddVariableMaximizedByFinalizer(time_dim.CumulVar(s))
+            routing.AddVariableMinimizedByFinalizer(time_dim.CumulVar(e))
+
+        sealed = [manager.NodeToIndex(n_dep + x) for x, p in enumerate(inst.pieces) if p.sealed]
+        if sealed:
+            open_ = [manager.NodeToIndex(n_dep + x) for x, p in enumerate(inst.pieces) if not p.sealed]
+            for idx in sealed:
+                routing.NextVar(idx).RemoveValues(open_)
+
+    def _indices_of(self, node: int) -> list[int]:
+        if node < self.n_dep:
+            return []  # depot nodes only appear as vehicle starts/ends
+        return [self.manager.NodeToIndex(node)]
+
+    def piece_index(self, x: int) -> int:
+        return int(self.manager.NodeToIndex(self.n_dep + x))
+
+    def reload_indices(self, vi: int) -> list[int]:
+        base = self.n_dep + self.n_pc
+        return [int(self.manager.NodeToIndex(base + k)) for k, o in enumerate(self.reload_owner) if o == vi]
+
+    def to_index_routes(self, sequences: Mapping[int, Sequence[int]]) -> list[list[int]]:
+        routes: list[list[int]] = []
+        for vi in range(len(self.inst.problem.vehicles)):
+            reloads = iter(self.reload_indices(vi))
+            route: list[int] = []
+            for x in sequences.get(vi, []):
+                if x == RELOAD:
+                    nxt = next(reloads, None)
+                    if nxt is None:
+                        raise ValueError(f"vehicle {vi}: more trips than max_trips")
+                    route.append(nxt)
+                else:
+                    route.append(self.piece_index(x))
+            routes.append(route)
+        return routes
+
+    def read(self, assignment: pywrapcp.Assignment) -> tuple[dict[int, list[int]], dict[int, int]]:
+        routing, manager = self.routing, self.manager
+        seqs: dict[int, list[int]] = {}
+        starts: dict[int, int] = {}
+        for vi in range(len(self.inst.problem.vehicles)):
+            idx = routing.Start(vi)
+            starts[vi] = int(assignment.Value(self.time.CumulVar(idx)))
+            seq: list[int] = []
+            idx = assignment.Value(routing.NextVar(idx))
+            while not routing.IsEnd(idx):
+                node = manager.IndexToNode(idx)
+                seq.append(node - self.n_dep if node < self.n_dep + self.n_pc else RELOAD)
+                idx = assignment.Value(routing.NextVar(idx))
+            if seq:
+                seqs[vi] = seq
+        return seqs, starts
+
+
+def solve_ortools(
+    inst: Instance,
+    *,
+    time_limit_s: float,
+    first_solution: str = "parallel_cheapest_insertion",
+    on_improvement: Callable[[int, int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    locks: Mapping[int, Sequence[int]] | None = None,
+    initial: Mapping[int, Sequence[int]] | None = None,
+) -> OrtoolsResult | None:
+    """Run first solution + guided local search; ``None`` when nothing was found.
+
+    ``on_improvement(objective, solutions_found)`` is called for every new best
+    (objective excludes the penalty of stops rejected before solving).
+    ``locks``: vehicle -> piece prefix (``RELOAD`` allowed) kept as is.
+    ``initial``: a warm start in the same format (e.g. another engine's plan).
+    """
+    t0 = time.monotonic()
+    model = _Model(inst)
+    routing = model.routing
+    params = pywrapcp.DefaultRoutingSearchParameters()
+    params.first_solution_strategy = _FIRST[first_solution]
+    params.local_search_metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
+    remaining = max(0.05, time_limit_s - (time.monotonic() - t0))
+    params.time_limit.FromMilliseconds(int(remaining * 1000))
+
+    best = [-1]
+    found = [0]
+
+    def at_solution() -> None:
+        found[0] += 1
+        obj = int(routing.CostVar().Value())
+        if best[0] < 0 or obj < best[0]:
+            best[0] = obj
+            if on_improvement is not None:
+                on_improvement(obj, found[0])
+        if should_stop is not None and should_stop():
+            routing.solver().FinishCurrentSearch()
+
+    routing.AddAtSolutionCallback(at_solution)
+    if locks:
+        lock_routes = model.to_index_routes(locks)
+        if not routing.ApplyLocksToAllVehicles(lock_routes, False):
+            raise ValueError("fixed: the locked prefixes are not valid routes")
+    routing.CloseModelWithParameters(params)
+    assignment = None
+    if initial:
+        start = routing.ReadAssignmentFromRoutes(model.to_index_routes(initial), True)
+        if start is not None:
+            assignment = routing.SolveFromAssignmentWithParameters(start, params)
+        else:
+            log.info("warm start rejected by OR-Tools; solving from scratch")
+    if assignment is None:
+        assignment = routing.SolveWithParameters(params)
+    if assignment is None:
+        log.info("OR-Tools found no solution (status %s)", routing.status())
+        return None
+    seqs, starts = model.read(assignment)
+    return OrtoolsResult(seqs, starts, int(assignment.ObjectiveValue()), found[0])

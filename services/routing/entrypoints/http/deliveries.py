@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from services.routing.entrypoints.http.deps import Dispatcher, UowDep
+from services.routing.entrypoints.http.schemas import DeliveryRequest
+from services.routing.service_layer import planning
+
+router = APIRouter(prefix="/v1/deliveries", tags=["deliveries"])
+
+
+@router.post("")
+def record_delivery(body: DeliveryRequest, uow: UowDep, principal: Dispatcher) -> dict[str, Any]:
+    """A stop handed over at the gate (received-by name) or failed (reason)."""
+    command = planning.RecordDelivery(
+        plan_id=body.plan_id, stop_id=body.stop_id, outcome=body.outcome,
+        received_by=body.received_by, reason=body.reason,
+    )
+    with uow:
+        return planning.record_delivery(uow, command, principal)

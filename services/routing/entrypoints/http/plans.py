@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, status
+
+from shared.http import NotFound
+from services.routing.adapters.orm import Plan
+from services.routing.entrypoints.http.deps import Dispatcher, PlannerDep, UowDep
+from services.routing.entrypoints.http.schemas import PlanPublic, PlanRequest
+from services.routing.service_layer import planning
+
+router = APIRouter(prefix="/v1/plans", tags=["plans"])
+
+
+def plan_public(plan: Plan) -> dict[str, Any]:
+    return {
+        "id": plan.id, "status": plan.status, "depot_ids": plan.depot_ids,
+        "date": plan.service_date, "time_limit_s": plan.time_limit_s, "seed": plan.seed,
+        "progress": plan.progress, "routes": plan.result.get("routes", []),
+        "unassigned": plan.result.get("unassigned", []), "kpis": plan.result.get("kpis", {}),
+        "error": plan.error, "parent_plan_id": plan.parent_plan_id,
+    }
+
+
+def get_visible_plan(uow: planning.RoutingUnitOfWork, plan_id: str, principal: Any) -> Plan:
+    with uow:
+        plan = uow.session.get(Plan, plan_id)
+    # Another depot's plan is "not found", so plan ids cannot be probed across depots.
+    if plan is None or (principal.role != "admin" and not set(plan.depot_ids) & principal.depot_ids):
+        raise NotFound(f"plan {plan_id} not found")
+    return plan
+
+
+@router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=PlanPublic)
+async def request_plan(body: PlanRequest, planner: PlannerDep, principal: Dispatcher) -> dict[str, Any]:
+    """Start solving in the background; poll ``GET /v1/plans/{id}`` for progress."""
+    command = planning.RequestPlan(
+        depot_ids=sorted(set(body.depot_ids)), service_date=body.date,
+        time_limit_s=body.time_limit_s, seed=body.seed,
+    )
+    plan = await planner.request(command, principal)
+    return plan_public(plan)
+
+
+@router.get("/{plan_id}", response_model=PlanPublic)
+def get_plan(plan_id: str, uow: UowDep, principal: Dispatcher) -> dict[str, Any]:
+    return plan_public(get_visible_plan(uow, plan_id, principal))
+
+
+@router.post("/{plan_id}/dispatch", response_model=PlanPublic)
+def dispatch_plan(plan_id: str, uow: UowDep, principal: Dispatcher) -> dict[str, Any]:
+    get_visible_plan(uow, plan_id, principal)
+    with uow:
+        plan = planning.dispatch(uow, plan_id, principal)
+    return plan_public(plan)
+

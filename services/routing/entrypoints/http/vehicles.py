@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Path
+from sqlalchemy import select
+from sqlmodel import col
+
+from services.routing.adapters.orm import Vehicle
+from services.routing.entrypoints.http.deps import Dispatcher, UowDep
+from services.routing.entrypoints.http.schemas import VehiclePublic, VehicleUpdate
+from services.routing.service_layer.planning import check_depot_access
+
+router = APIRouter(prefix="/v1/vehicles", tags=["vehicles"])
+
+
+@router.put("/{vehicle_id}", response_model=VehiclePublic)
+def put_vehicle(
+    vehicle_id: str = Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$"),
+    *, body: VehicleUpdate, uow: UowDep, principal: Dispatcher,
+) -> Vehicle:
+    check_depot_access(principal, [body.depot_id])
+    with uow:
+        vehicle = uow.session.get(Vehicle, vehicle_id)
+        if vehicle is not None:
+            check_depot_access(principal, [vehicle.depot_id])
+        vehicle = vehicle or Vehicle(id=vehicle_id, **body.model_dump())
+        for field, value in body.model_dump().items():
+            setattr(vehicle, field, value)
+        uow.session.add(vehicle)
+        uow.commit()
+        return vehicle
+
+
+@router.get("", response_model=list[VehiclePublic])
+def list_vehicles(uow: UowDep, principal: Dispatcher, depot_id: str | None = None) -> list[Vehicle]:
+    with uow:
+        query = select(Vehicle).order_by(col(Vehicle.id))
+        if depot_id is not None:
+            query = query.where(Vehicle.depot_id == depot_id)
+        if principal.role != "admin":
+            query = query.where(col(Vehicle.depot_id).in_(principal.depot_ids))
+        return list(uow.session.execute(query).scalars())

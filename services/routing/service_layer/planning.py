@@ -1,0 +1,367 @@
+"""Commands of the dispatcher: request a plan, dispatch it, record deliveries, re-plan."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col
+
+from shared.auth import Principal
+from shared.events.payloads import (
+    OrderDelivered,
+    OrderDeliveryFailed,
+    OrderScheduled,
+    PlanDispatched,
+)
+from shared.http import Conflict, DomainError, Forbidden, NotFound
+from services.routing.adapters.orm import (
+    Community,
+    DemandOrder,
+    Depot,
+    DispatchedOrder,
+    Plan,
+    Sku,
+    StopOutcome,
+    Vehicle,
+)
+from services.routing.domain import demand as demand_states
+from services.routing.domain.demand import SkuSize, load_of
+from services.routing.domain.planning import (
+    CommunityInfo,
+    DemandInfo,
+    DepotInfo,
+    StopMeta,
+    VehicleInfo,
+    build_problem,
+    describe_solution,
+)
+from services.routing.engine import Problem, Progress, SolveParams
+from services.routing.service_layer.solver_process import solve_in_child
+from services.routing.service_layer.unit_of_work import RoutingUnitOfWork
+
+log = logging.getLogger(__name__)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class RequestPlan:
+    depot_ids: list[str]
+    service_date: date
+    time_limit_s: float
+    seed: int
+
+
+@dataclass(frozen=True)
+class RecordDelivery:
+    plan_id: str
+    stop_id: str
+    outcome: str
+    received_by: str | None
+    reason: str | None
+
+
+def check_depot_access(principal: Principal, depot_ids: list[str]) -> None:
+    if principal.role == "admin":
+        return
+    outside = sorted(set(depot_ids) - principal.depot_ids)
+    if outside:
+        raise Forbidden(f"not a dispatcher of depot(s) {', '.join(outside)}", depot_ids=outside)
+
+
+# --- building the problem ------------------------------------------------------------
+
+def load_problem(
+    uow: RoutingUnitOfWork, depot_ids: list[str], service_date: date, tz: ZoneInfo
+) -> tuple[Problem, dict[str, StopMeta], dict[str, CommunityInfo]]:
+    session = uow.session
+    depots = session.execute(select(Depot).where(col(Depot.id).in_(depot_ids))).scalars().all()
+    missing = sorted(set(depot_ids) - {d.id for d in depots})
+    if missing:
+        raise NotFound(f"unknown depot(s): {', '.join(missing)}", depot_ids=missing)
+    vehicles = session.execute(
+        select(Vehicle).where(col(Vehicle.depot_id).in_(depot_ids)).order_by(col(Vehicle.id))
+    ).scalars().all()
+    orders = session.execute(
+        select(DemandOrder)
+        .where(col(DemandOrder.depot_id).in_(depot_ids), DemandOrder.status == demand_states.RESERVED)
+        .order_by(col(DemandOrder.order_id))
+    ).scalars().all()
+    catalog = {
+        s.id: (SkuSize(s.unit_weight_kg, s.unit_volume_l, s.cold_chain), s.category)
+        for s in session.execute(select(Sku)).scalars()
+    }
+    sizes = {sku: size for sku, (size, _category) in catalog.items()}
+    community_ids = {o.community_id for o in orders}
+    communities = {
+        c.id: CommunityInfo(c.id, c.name, c.lat, c.lon, c.risk_level, c.receiving_windows,
+                            c.gate_service_min)
+        for c in session.execute(
+            select(Community).where(col(Community.id).in_(community_ids))
+        ).scalars()
+    }
+    demand = [
+        DemandInfo(
+            order_id=o.order_id, depot_id=o.depot_id or "", community_id=o.community_id,
+            priority=o.priority, placed_at=_aware(o.placed_at), load=load_of(o.lines, sizes),
+            has_medicine=any(catalog.get(line["sku"], (None, ""))[1] == "medicine" for line in o.lines),
+        )
+        for o in orders
+    ]
+    problem, meta = build_problem(
+        service_date=service_date, now=utcnow(), tz=tz,
+        depots=[DepotInfo(d.id, d.lat, d.lon) for d in depots],
+        vehicles=[
+            VehicleInfo(v.id, v.depot_id, v.capacity_kg, v.capacity_l, v.refrigerated, v.closed_loop,
+                        v.shift_start, v.shift_end, v.max_trips, v.fixed_cost)
+            for v in vehicles
+        ],
+        communities=communities,
+        demand=demand,
+    )
+    return problem, meta, communities
+
+
+def _aware(moment: datetime | None) -> datetime:
+    if moment is None:
+        return utcnow()
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+# --- the planner: runs solves in the background ---------------------------------------
+
+class Planner:
+    """Owns the background solves of one service instance."""
+
+    def __init__(self, uow_factory: Any, tz: ZoneInfo, max_time_s: float) -> None:
+        self._uow_factory = uow_factory
+        self._tz = tz
+        self._max_time_s = max_time_s
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+
+    async def request(self, command: RequestPlan, principal: Principal) -> Plan:
+        plan = await asyncio.to_thread(self._create, command, principal)
+        self._tasks[plan.id] = asyncio.create_task(self._solve(plan.id, command))
+        return plan
+
+    def _create(self, command: RequestPlan, principal: Principal) -> Plan:
+        check_depot_access(principal, command.depot_ids)
+        if not 0 < command.time_limit_s <= self._max_time_s:
+            raise DomainError(
+                f"time_limit_s must be in (0, {self._max_time_s:g}]", code="invalid_time_limit"
+            )
+        with self._uow_factory() as uow:
+            # Validate now so a bad request is a 4xx, not a plan that fails later.
+            load_problem(uow, command.depot_ids, command.service_date, self._tz)
+            plan = Plan(
+                id=f"P-{uuid.uuid4().hex[:12]}", depot_ids=command.depot_ids,
+                service_date=command.service_date, time_limit_s=command.time_limit_s,
+                seed=command.seed, requested_by=principal.subject, created_at=utcnow(),
+                progress={"elapsed_s": 0, "best_cost": None, "solutions_found": 0},
+            )
+            uow.session.add(plan)
+            uow.commit()
+        return plan
+
+    async def _solve(self, plan_id: str, command: RequestPlan) -> None:
+        started = time.monotonic()
+        try:
+            problem, meta, communities = await asyncio.to_thread(self._load, command)
+            last_write = 0.0
+
+            def on_progress(progress: Progress) -> None:
+                nonlocal last_write
+                now = time.monotonic()
+                if now - last_write < 0.5:
+                    return  # progress is for people: twice a second is plenty
+                last_write = now
+                self._save_progress(plan_id, progress)
+
+            params = SolveParams(time_limit_s=command.time_limit_s, seed=command.seed)
+            solution = await solve_in_child(problem, params, on_progress)
+            result = describe_solution(
+                solution, problem, meta, communities, service_date=command.service_date, tz=self._tz
+            )
+            result["solve_seconds"] = round(time.monotonic() - started, 2)
+            await asyncio.to_thread(self._finish, plan_id, "solved", result, None)
+        except asyncio.CancelledError:
+            await asyncio.to_thread(self._finish, plan_id, "failed", {}, "service stopped while solving")
+            raise
+        except Exception as exc:
+            log.exception("plan %s failed", plan_id)
+            await asyncio.to_thread(self._finish, plan_id, "failed", {}, str(exc))
+        finally:
+            self._tasks.pop(plan_id, None)
+
+    def _load(self, command: RequestPlan) -> tuple[Problem, dict[str, StopMeta], dict[str, CommunityInfo]]:
+        with self._uow_factory() as uow:
+            return load_problem(uow, command.depot_ids, command.service_date, self._tz)
+
+    def _save_progress(self, plan_id: str, progress: Progress) -> None:
+        with self._uow_factory() as uow:
+            plan = uow.session.get(Plan, plan_id)
+            if plan is not None and plan.status == "solving":
+                plan.progress = {
+                    "elapsed_s": round(progress.elapsed_s, 2),
+                    "best_cost": progress.best_cost,
+                    "solutions_found": progress.solutions_found,
+                }
+                uow.session.add(plan)
+                uow.commit()
+
+    def _finish(self, plan_id: str, status: str, result: dict[str, Any], error: str | None) -> None:
+        with self._uow_factory() as uow:
+            plan = uow.session.get(Plan, plan_id)
+            if plan is None:
+                return
+            plan.status, plan.result, plan.error = status, result, error
+            plan.solved_at = utcnow()
+            if status == "solved":
+                plan.progress = {**plan.progress, "elapsed_s": result.get("solve_seconds")}
+            uow.session.add(plan)
+            uow.commit()
+
+    def fail_interrupted(self) -> None:
+        """Plans a previous process left 'solving' will never finish: say so."""
+        with self._uow_factory() as uow:
+            for plan in uow.session.execute(select(Plan).where(Plan.status == "solving")).scalars():
+                plan.status, plan.error = "failed", "interrupted by a service restart"
+                uow.session.add(plan)
+            uow.commit()
+
+    async def stop(self) -> None:
+        for task in list(self._tasks.values()):
+            task.cancel()
+        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+
+
+# --- dispatch and deliveries -----------------------------------------------------------
+
+def dispatch(uow: RoutingUnitOfWork, plan_id: str, principal: Principal) -> Plan:
+    plan = uow.session.get(Plan, plan_id)
+    if plan is None:
+        raise NotFound(f"plan {plan_id} not found")
+    check_depot_access(principal, plan.depot_ids)
+    if plan.status == "dispatched":
+        return plan  # dispatching twice is the same dispatch
+    if plan.status != "solved":
+        raise Conflict(f"plan {plan_id} is {plan.status}; only a solved plan can be dispatched",
+                       code="plan_not_solved")
+    stops = [(route, stop) for route in plan.result["routes"] for stop in route["stops"]]
+    order_ids = sorted({o for _route, stop in stops for o in stop["order_ids"]})
+    taken = uow.session.execute(
+        select(DispatchedOrder).where(col(DispatchedOrder.order_id).in_(order_ids))
+    ).scalars().all()
+    if taken:
+        raise Conflict(
+            f"{len(taken)} order(s) already dispatched by another plan",
+            code="orders_already_dispatched",
+            orders={t.order_id: t.plan_id for t in taken[:50]},
+        )
+    demand = {
+        o.order_id: o for o in uow.session.execute(
+            select(DemandOrder).where(col(DemandOrder.order_id).in_(order_ids))
+        ).scalars()
+    }
+    gone = sorted(o for o in order_ids if demand.get(o) is None or demand[o].status != "reserved")
+    schedule: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+    for route, stop in stops:
+        for order_id in stop["order_ids"]:
+            if order_id in gone:
+                continue
+            # An order split over an ambient and a cold stop is complete at its later stop.
+            current = schedule.get(order_id)
+            if current is None or stop["arrival"] > current[1]["arrival"]:
+                schedule[order_id] = (route, stop)
+    for order_id, (route, stop) in sorted(schedule.items()):
+        uow.session.add(DispatchedOrder(order_id=order_id, plan_id=plan_id))
+        row = demand[order_id]
+        row.status, row.plan_id = demand_states.SCHEDULED, plan_id
+        uow.session.add(row)
+        uow.publish(OrderScheduled(
+            order_id=order_id, plan_id=plan_id, depot_id=route["depot_id"],
+            vehicle_id=route["vehicle_id"], stop_id=stop["stop_id"],
+            eta=datetime.fromisoformat(stop["arrival"]),
+            window_start=datetime.fromisoformat(stop["window"][0]),
+            window_end=datetime.fromisoformat(stop["window"][1]),
+        ))
+    uow.publish(PlanDispatched(
+        plan_id=plan_id, depot_ids=plan.depot_ids, service_date=plan.service_date,
+        order_ids=sorted(schedule), vehicle_ids=sorted({r["vehicle_id"] for r in plan.result["routes"]}),
+    ))
+    plan.status, plan.dispatched_at = "dispatched", utcnow()
+    plan.result = {**plan.result, "skipped_at_dispatch": gone}
+    uow.session.add(plan)
+    try:
+        uow.commit()
+    except IntegrityError as exc:
+        # Another dispatcher's plan won the race for some of these orders (PostgreSQL
+        # lets both transactions run; the primary key on dispatched orders decides).
+        raise Conflict("orders of this plan were dispatched by another plan meanwhile",
+                       code="orders_already_dispatched") from exc
+    return plan
+
+
+def record_delivery(uow: RoutingUnitOfWork, command: RecordDelivery, principal: Principal) -> dict[str, Any]:
+    plan = uow.session.get(Plan, command.plan_id)
+    if plan is None:
+        raise NotFound(f"plan {command.plan_id} not found")
+    check_depot_access(principal, plan.depot_ids)
+    if plan.status != "dispatched":
+        raise Conflict(f"plan {plan.id} is {plan.status}; deliveries need a dispatched plan",
+                       code="plan_not_dispatched")
+    stop = next((s for r in plan.result["routes"] for s in r["stops"] if s["stop_id"] == command.stop_id), None)
+    if stop is None:
+        raise NotFound(f"stop {command.stop_id} is not in plan {plan.id}")
+    if command.outcome == "delivered" and not command.received_by:
+        raise DomainError("received_by is required for a delivered stop", code="missing_received_by")
+    if command.outcome == "failed" and not command.reason:
+        raise DomainError("reason is required for a failed stop", code="missing_reason")
+    existing = uow.session.get(StopOutcome, (plan.id, command.stop_id))
+    if existing is not None:
+        if existing.outcome == command.outcome:
+            return {"plan_id": plan.id, "stop_id": command.stop_id, "outcome": existing.outcome,
+                    "order_ids": stop["order_ids"], "duplicate": True}
+        raise Conflict(f"stop {command.stop_id} was already recorded as {existing.outcome}",
+                       code="stop_already_recorded")
+    now = utcnow()
+    uow.session.add(StopOutcome(plan_id=plan.id, stop_id=command.stop_id, outcome=command.outcome,
+                                received_by=command.received_by, reason=command.reason, recorded_at=now))
+    mine = set(uow.session.execute(
+        select(DispatchedOrder.order_id).where(
+            col(DispatchedOrder.order_id).in_(stop["order_ids"]), DispatchedOrder.plan_id == plan.id)
+    ).scalars())
+    for order_id in stop["order_ids"]:
+        if order_id not in mine:
+            continue
+        row = uow.session.get(DemandOrder, order_id)
+        if command.outcome == "delivered":
+            uow.publish(OrderDelivered(order_id=order_id, plan_id=plan.id, stop_id=command.stop_id,
+                                       delivered_at=now, received_by=command.received_by or ""))
+            happened = "delivered"
+        else:
+            uow.publish(OrderDeliveryFailed(order_id=order_id, plan_id=plan.id, stop_id=command.stop_id,
+                                            failed_at=now, reason=command.reason or ""))
+            happened = "delivery_failed"
+            # Back to demand: free the order so a later plan may dispatch it again.
+            uow.session.execute(delete(DispatchedOrder).where(col(DispatchedOrder.order_id) == order_id))
+        if row is not None:
+            status = demand_states.next_status(row.status, happened)
+            if status is not None:
+                row.status = status
+                uow.session.add(row)
+    uow.commit()
+    return {"plan_id": plan.id, "stop_id": command.stop_id, "outcome": command.outcome,
+            "order_ids": stop["order_ids"], "duplicate": False}
+
