@@ -140,9 +140,13 @@ def build_city(households_per_community: int = 125) -> DemoCity:
             })
     vehicle_no = 0
     for depot in city.depots:
-        if depot["tier"] == "community":
-            continue
-        kinds = ["truck", "van", "van-cl", "reefer"] if depot["tier"] == "district" else ["truck", "reefer-cl"]
+        kinds = {
+            "district": ["truck", "van", "van-cl", "reefer"],
+            "city": ["truck", "reefer-cl"],
+            # A transit station sits beside its communities: a small closed-loop e-van
+            # shuttles its stock to their gates.
+            "community": ["ev-cl"],
+        }[depot["tier"]]
         for kind in kinds:
             vehicle_no += 1
             city.vehicles.append(_vehicle(f"V-{vehicle_no:02d}", depot["id"], kind))
@@ -164,6 +168,7 @@ def _vehicle(vehicle_id: str, depot_id: str, kind: str) -> dict[str, Any]:
         "van": {"capacity_kg": 800, "capacity_l": 4500, "refrigerated": False, "closed_loop": False},
         "van-cl": {"capacity_kg": 800, "capacity_l": 4500, "refrigerated": False, "closed_loop": True},
         "reefer": {"capacity_kg": 1000, "capacity_l": 5000, "refrigerated": True, "closed_loop": True},
+        "ev-cl": {"capacity_kg": 300, "capacity_l": 1500, "refrigerated": False, "closed_loop": True},
         "reefer-cl": {"capacity_kg": 2000, "capacity_l": 10000, "refrigerated": True, "closed_loop": True},
     }[kind]
     return {"id": vehicle_id, "depot_id": depot_id, **specs, "shift_start": "06:00",

@@ -46,7 +46,8 @@ class SqlUnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.session.rollback()
+        # close() rolls back whatever was not committed; unlike rollback() it leaves loaded
+        # objects readable (detached), so a handler may return what it loaded.
         self.session.close()
 
     def commit(self) -> None:

@@ -133,8 +133,8 @@ def build_problem(
 
 
 def _windows(raw: Sequence[Sequence[str]]) -> tuple[TimeWindow, ...]:
-    windows = sorted(TimeWindow(clock_to_seconds(a), clock_to_seconds(b)) for a, b in raw)
-    return tuple(windows) or (TimeWindow(0, 86_399),)
+    spans = sorted((clock_to_seconds(a), clock_to_seconds(b)) for a, b in raw)
+    return tuple(TimeWindow(a, b) for a, b in spans) or (TimeWindow(0, 86_399),)
 
 
 def _deadline(orders: Sequence[DemandInfo], midnight: datetime) -> int | None:

@@ -92,7 +92,9 @@ def build_solution(
             p = inst.pieces[x]
             stop = problem.stops[p.stop_idx]
             k = tl.window_idx[i]
-            window = p.windows[k] if k >= 0 else stop.windows[-1]
+            # Effective windows are a prefix of the stop's windows (the deadline
+            # only cuts the tail), so the index maps back to the real window.
+            window = stop.windows[k] if k >= 0 else stop.windows[-1]
             visits.append(
                 Visit(
                     stop_id=stop.id,

@@ -219,11 +219,12 @@ def solve_ortools(
             routing.solver().FinishCurrentSearch()
 
     routing.AddAtSolutionCallback(at_solution)
+    routing.CloseModelWithParameters(params)
     if locks:
+        # Locks need a closed model; they fix next[] along each prefix from the start.
         lock_routes = model.to_index_routes(locks)
         if not routing.ApplyLocksToAllVehicles(lock_routes, False):
             raise ValueError("fixed: the locked prefixes are not valid routes")
-    routing.CloseModelWithParameters(params)
     assignment = None
     if initial:
         start = routing.ReadAssignmentFromRoutes(model.to_index_routes(initial), True)

@@ -1,0 +1,241 @@
+"""The ``lifeline`` command: run the system, its broker and its services; mint tokens; demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from shared.auth import TokenService
+from shared.observability import configure_logging
+from shared.settings import Settings, get_settings
+
+log = logging.getLogger("lifeline")
+SERVICES = ("orders", "inventory", "routing")
+
+
+def _tokens(settings: Settings) -> TokenService:
+    return TokenService(settings.jwt_secret.get_secret_value(), issuer=settings.jwt_issuer)
+
+
+def _url(settings: Settings, service: str) -> str:
+    return f"http://127.0.0.1:{settings.port(service)}"  # type: ignore[arg-type]
+
+
+# --- broker --------------------------------------------------------------------------
+
+def cmd_broker(args: argparse.Namespace) -> int:
+    from shared.messaging.broker import EmbeddedBroker
+    from shared.messaging.kafka import ensure_topics
+
+    settings = get_settings()
+    broker = EmbeddedBroker(port=args.port)
+    broker.start()
+    created = asyncio.run(ensure_topics(settings.model_copy(update={"broker_url": broker.url})))
+    log.info("broker on %s with %d topics created; Ctrl-C stops it", broker.url, len(created))
+    try:
+        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+    finally:
+        broker.stop()
+    return 0
+
+
+# --- serve ---------------------------------------------------------------------------
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = get_settings()
+    port = args.port or settings.port(args.service)
+    uvicorn.run(
+        f"services.{args.service}.bootstrap:create_app", factory=True, host=args.host, port=port,
+        log_level="warning", access_log=False,
+    )
+    return 0
+
+
+# --- run: the whole system -----------------------------------------------------------
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from shared.messaging.broker import EmbeddedBroker
+    from shared.messaging.kafka import ensure_topics
+
+    settings = get_settings()
+    var = Path(settings.var_dir)
+    if args.fresh and var.exists():
+        # The embedded broker keeps nothing across restarts, so neither do the databases.
+        shutil.rmtree(var)
+    (var / "log").mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    broker = EmbeddedBroker(port=int(settings.broker_url.rsplit(":", 1)[1]), log_path=var / "log" / "broker.log")
+    broker.start()
+    asyncio.run(ensure_topics(settings))
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        for service in SERVICES:
+            log_file = open(var / "log" / f"{service}.log", "ab")  # noqa: SIM115
+            processes.append(subprocess.Popen(
+                [sys.executable, "-m", "services.cli", "serve", service],
+                stdout=log_file, stderr=subprocess.STDOUT, env=os.environ.copy(),
+            ))
+        asyncio.run(_wait_healthy(settings, timeout_s=60))
+        log.info("all services healthy after %.1fs", time.monotonic() - started)
+        if not args.no_demo_city:
+            from services.demo.city import build_city
+            from services.demo.loader import Endpoints, load_city
+
+            loaded_at = time.monotonic()
+            counts = asyncio.run(load_city(
+                build_city(), Endpoints(*(_url(settings, s) for s in SERVICES)), _tokens(settings)))
+            log.info("demo city loaded in %.1fs: %s", time.monotonic() - loaded_at, counts)
+        _print_welcome(settings)
+        while all(p.poll() is None for p in processes):
+            time.sleep(0.5)
+        log.error("a service exited; see %s", var / "log")
+        return 1
+    except KeyboardInterrupt:
+        log.info("stopping")
+        return 0
+    finally:
+        for process in processes:
+            process.send_signal(signal.SIGINT)
+        for process in processes:
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        broker.stop()
+
+
+async def _wait_healthy(settings: Settings, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    async with httpx.AsyncClient(timeout=2) as client:
+        for service in SERVICES:
+            while True:
+                try:
+                    if (await client.get(f"{_url(settings, service)}/healthz")).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{service} not healthy within {timeout_s}s")
+                await asyncio.sleep(0.2)
+
+
+def _print_welcome(settings: Settings) -> None:
+    tokens = _tokens(settings)
+    resident = tokens.mint("H-CY-01-0001", "resident")
+    lines = [
+        "",
+        "Lifeline is running (Ctrl-C stops everything).",
+        f"  orders    {_url(settings, 'orders')}/docs",
+        f"  inventory {_url(settings, 'inventory')}/docs",
+        f"  routing   {_url(settings, 'routing')}/docs",
+        f"  console   {_url(settings, 'routing')}/console",
+        f"  broker    {settings.broker_url}",
+        "",
+        "Order rice and milk as a resident of sealed community C-CY-01:",
+        f"  curl -s -X POST {_url(settings, 'orders')}/v1/orders \\",
+        f"    -H 'Authorization: Bearer {resident}' -H 'Content-Type: application/json' \\",
+        '    -d \'{"items": [{"sku": "RICE-5KG", "quantity": 1}, {"sku": "MILK-1L", "quantity": 2}]}\'',
+        "",
+        "Then in another terminal: make demo",
+        "",
+    ]
+    sys.stdout.write("\n".join(lines) + "\n")
+    sys.stdout.flush()
+
+
+# --- tokens --------------------------------------------------------------------------
+
+def cmd_token(args: argparse.Namespace) -> int:
+    tokens = _tokens(get_settings())
+    role = args.role.replace("-", "_")
+    if role == "resident":
+        token = tokens.mint(args.household, "resident")
+    elif role == "community_worker":
+        token = tokens.mint(args.subject, "community_worker", community_ids=args.community)
+    elif role == "dispatcher":
+        token = tokens.mint(args.subject, "dispatcher", depot_ids=args.depot)
+    elif role == "inventory_system":
+        token = tokens.mint(args.subject, "inventory_system", depot_ids=args.depot)
+    else:
+        token = tokens.mint(args.subject, "admin")
+    sys.stdout.write(token + "\n")
+    return 0
+
+
+# --- demo and plan -------------------------------------------------------------------
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from services.demo.driver import run_demo
+
+    return asyncio.run(run_demo(get_settings(), household=args.household, time_limit_s=args.time_limit))
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from services.demo.plan_cli import run_plan
+
+    return asyncio.run(run_plan(get_settings(), depot=args.depot, time_limit_s=args.time_limit,
+                                date=args.date, svg=args.svg))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lifeline", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    broker = sub.add_parser("broker", help="start the embedded Tansu broker and create topics")
+    broker.add_argument("--port", type=int, default=9092)
+    broker.set_defaults(func=cmd_broker)
+
+    serve = sub.add_parser("serve", help="serve one service over HTTP")
+    serve.add_argument("service", choices=SERVICES)
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int)
+    serve.set_defaults(func=cmd_serve)
+
+    run = sub.add_parser("run", help="broker + all services + demo city, in the foreground")
+    run.add_argument("--keep", dest="fresh", action="store_false", help="keep ./var databases")
+    run.add_argument("--no-demo-city", action="store_true")
+    run.set_defaults(func=cmd_run)
+
+    token = sub.add_parser("token", help="print a development token")
+    token.add_argument("role", choices=["resident", "community-worker", "dispatcher", "admin",
+                                        "inventory-system"])
+    token.add_argument("--household", default="H-CY-01-0001")
+    token.add_argument("--community", action="append", default=[])
+    token.add_argument("--depot", action="append", default=[])
+    token.add_argument("--subject", default="dev")
+    token.set_defaults(func=cmd_token)
+
+    demo = sub.add_parser("demo", help="drive one order from placed to scheduled")
+    demo.add_argument("--household", default="H-CY-08-0001")
+    demo.add_argument("--time-limit", type=float, default=5)
+    demo.set_defaults(func=cmd_demo)
+
+    plan = sub.add_parser("plan", help="request a plan and print its routes")
+    plan.add_argument("--depot", action="append", required=True)
+    plan.add_argument("--time-limit", type=float, default=30)
+    plan.add_argument("--date", default=None)
+    plan.add_argument("--svg", default=None, help="where to write the map")
+    plan.set_defaults(func=cmd_plan)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    configure_logging()
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
