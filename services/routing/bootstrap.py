@@ -9,15 +9,15 @@ from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI
 
+from services.routing.adapters.orm import RoutingTable, messaging
+from services.routing.entrypoints.consumers import CONSUMED_TOPICS, HANDLERS
+from services.routing.entrypoints.http import console, deliveries, demand, plans, solve, vehicles
+from services.routing.service_layer.planning import Planner
+from services.routing.service_layer.unit_of_work import RoutingUnitOfWork
 from shared.http import create_app as create_base_app
 from shared.observability import health_router
 from shared.runtime import ServiceRuntime
 from shared.settings import Settings, get_settings
-from services.routing.adapters.orm import RoutingTable, messaging
-from services.routing.entrypoints.consumers import CONSUMED_TOPICS, HANDLERS
-from services.routing.entrypoints.http import deliveries, demand, plans, vehicles
-from services.routing.service_layer.planning import Planner
-from services.routing.service_layer.unit_of_work import RoutingUnitOfWork
 
 
 def build_runtime(settings: Settings) -> ServiceRuntime[RoutingUnitOfWork]:
@@ -49,6 +49,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.runtime = runtime
     app.state.planner = planner
     app.include_router(health_router(runtime.readiness))
-    for module in (vehicles, demand, plans, deliveries):
+    for module in (vehicles, demand, plans, deliveries, solve, console):
         app.include_router(module.router)
     return app

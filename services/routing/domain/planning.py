@@ -261,3 +261,17 @@ def kpis(solution: Solution, problem: Problem) -> dict[str, Any]:
             round(len(priority_orders & served) / len(priority_orders), 4) if priority_orders else 1.0
         ),
     }
+
+
+def changed_assignments(parent: dict[str, Any], child: dict[str, Any]) -> dict[str, tuple[str, str, str]]:
+    """order id -> (vehicle, stop, arrival) for orders whose assignment is new or moved."""
+    def assignments(result: dict[str, Any]) -> dict[str, tuple[str, str, str]]:
+        out = {}
+        for route in result.get("routes", []):
+            for stop in route["stops"]:
+                for order_id in stop["order_ids"]:
+                    out[order_id] = (route["vehicle_id"], stop["stop_id"].split("+", 1)[0], stop["arrival"])
+        return out
+
+    before, after = assignments(parent), assignments(child)
+    return {o: a for o, a in after.items() if before.get(o) != a}

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 from dataclasses import dataclass
 
 import numpy as np
@@ -209,3 +210,22 @@ def compile_problem(problem: Problem, split_oversized: bool = True) -> Instance:
         distance=problem.travel.distance_m,
         pieces_of=pieces_of,
     )
+
+
+def fleet_has_room(inst: Instance) -> bool:
+    """True when the fleet plainly has room for all demand (per depot, kg and litres).
+
+    PyVRP searches required clients much better than prize-collecting ones, so
+    stops are made optional for it only when some may have to be dropped.
+    """
+    need: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    for p in inst.pieces:
+        d = need[inst.problem.stops[p.stop_idx].depot_id]
+        d[0] += p.kg
+        d[1] += p.litres
+    have: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    for v in inst.problem.vehicles:
+        h = have[v.depot_id]
+        h[0] += v.capacity_kg * v.max_trips
+        h[1] += v.capacity_l * v.max_trips
+    return all(need[d][0] <= have[d][0] and need[d][1] <= have[d][1] for d in need)

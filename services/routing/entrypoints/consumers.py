@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from services.routing.service_layer import read_models
 from shared.events import topics
 from shared.events.payloads import (
     CommunityRegistered,
@@ -14,7 +15,6 @@ from shared.events.payloads import (
     StockReserved,
 )
 from shared.messaging.consumer import Handler
-from services.routing.service_layer import read_models
 
 CONSUMED_TOPICS = [
     topics.COMMUNITIES.name, topics.CATALOG.name, topics.ORDERS.name, topics.RESERVATIONS.name,

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -15,14 +16,6 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
-from shared.auth import Principal
-from shared.events.payloads import (
-    OrderDelivered,
-    OrderDeliveryFailed,
-    OrderScheduled,
-    PlanDispatched,
-)
-from shared.http import Conflict, DomainError, Forbidden, NotFound
 from services.routing.adapters.orm import (
     Community,
     DemandOrder,
@@ -42,13 +35,26 @@ from services.routing.domain.planning import (
     StopMeta,
     VehicleInfo,
     build_problem,
+    changed_assignments,
     describe_solution,
 )
 from services.routing.engine import Problem, Progress, SolveParams
 from services.routing.service_layer.solver_process import solve_in_child
 from services.routing.service_layer.unit_of_work import RoutingUnitOfWork
+from shared.auth import Principal
+from shared.events.payloads import (
+    OrderDelivered,
+    OrderDeliveryFailed,
+    OrderScheduled,
+    PlanDispatched,
+)
+from shared.http import Conflict, DomainError, Forbidden, NotFound
 
 log = logging.getLogger(__name__)
+
+Loader = Callable[
+    [], tuple[Problem, dict[str, StopMeta], dict[str, CommunityInfo], dict[str, list[str]] | None]
+]
 
 
 def utcnow() -> datetime:
@@ -82,9 +88,7 @@ def check_depot_access(principal: Principal, depot_ids: list[str]) -> None:
 
 # --- building the problem ------------------------------------------------------------
 
-def load_problem(
-    uow: RoutingUnitOfWork, depot_ids: list[str], service_date: date, tz: ZoneInfo
-) -> tuple[Problem, dict[str, StopMeta], dict[str, CommunityInfo]]:
+def depots_and_fleet(uow: RoutingUnitOfWork, depot_ids: list[str]) -> tuple[list[DepotInfo], list[VehicleInfo]]:
     session = uow.session
     depots = session.execute(select(Depot).where(col(Depot.id).in_(depot_ids))).scalars().all()
     missing = sorted(set(depot_ids) - {d.id for d in depots})
@@ -93,25 +97,23 @@ def load_problem(
     vehicles = session.execute(
         select(Vehicle).where(col(Vehicle.depot_id).in_(depot_ids)).order_by(col(Vehicle.id))
     ).scalars().all()
-    orders = session.execute(
-        select(DemandOrder)
-        .where(col(DemandOrder.depot_id).in_(depot_ids), DemandOrder.status == demand_states.RESERVED)
-        .order_by(col(DemandOrder.order_id))
-    ).scalars().all()
+    return (
+        [DepotInfo(d.id, d.lat, d.lon) for d in depots],
+        [
+            VehicleInfo(v.id, v.depot_id, v.capacity_kg, v.capacity_l, v.refrigerated, v.closed_loop,
+                        v.shift_start, v.shift_end, v.max_trips, v.fixed_cost)
+            for v in vehicles
+        ],
+    )
+
+
+def _demand(uow: RoutingUnitOfWork, orders: Sequence[DemandOrder]) -> list[DemandInfo]:
     catalog = {
         s.id: (SkuSize(s.unit_weight_kg, s.unit_volume_l, s.cold_chain), s.category)
-        for s in session.execute(select(Sku)).scalars()
+        for s in uow.session.execute(select(Sku)).scalars()
     }
     sizes = {sku: size for sku, (size, _category) in catalog.items()}
-    community_ids = {o.community_id for o in orders}
-    communities = {
-        c.id: CommunityInfo(c.id, c.name, c.lat, c.lon, c.risk_level, c.receiving_windows,
-                            c.gate_service_min)
-        for c in session.execute(
-            select(Community).where(col(Community.id).in_(community_ids))
-        ).scalars()
-    }
-    demand = [
+    return [
         DemandInfo(
             order_id=o.order_id, depot_id=o.depot_id or "", community_id=o.community_id,
             priority=o.priority, placed_at=_aware(o.placed_at), load=load_of(o.lines, sizes),
@@ -119,16 +121,43 @@ def load_problem(
         )
         for o in orders
     ]
+
+
+def reserved_demand(uow: RoutingUnitOfWork, depot_ids: list[str]) -> list[DemandInfo]:
+    orders = uow.session.execute(
+        select(DemandOrder)
+        .where(col(DemandOrder.depot_id).in_(depot_ids), DemandOrder.status == demand_states.RESERVED)
+        .order_by(col(DemandOrder.order_id))
+    ).scalars().all()
+    return _demand(uow, orders)
+
+
+def demand_of(uow: RoutingUnitOfWork, order_ids: list[str]) -> list[DemandInfo]:
+    orders = uow.session.execute(
+        select(DemandOrder).where(col(DemandOrder.order_id).in_(order_ids)).order_by(col(DemandOrder.order_id))
+    ).scalars().all()
+    return _demand(uow, orders)
+
+
+def communities_of(uow: RoutingUnitOfWork, ids: set[str]) -> dict[str, CommunityInfo]:
+    return {
+        c.id: CommunityInfo(c.id, c.name, c.lat, c.lon, c.risk_level, c.receiving_windows,
+                            c.gate_service_min)
+        for c in uow.session.execute(select(Community).where(col(Community.id).in_(ids))).scalars()
+    }
+
+
+def load_problem(
+    uow: RoutingUnitOfWork, depot_ids: list[str], service_date: date, tz: ZoneInfo,
+    demand: list[DemandInfo] | None = None,
+) -> tuple[Problem, dict[str, StopMeta], dict[str, CommunityInfo]]:
+    depots, vehicles = depots_and_fleet(uow, depot_ids)
+    if demand is None:
+        demand = reserved_demand(uow, depot_ids)
+    communities = communities_of(uow, {o.community_id for o in demand})
     problem, meta = build_problem(
-        service_date=service_date, now=utcnow(), tz=tz,
-        depots=[DepotInfo(d.id, d.lat, d.lon) for d in depots],
-        vehicles=[
-            VehicleInfo(v.id, v.depot_id, v.capacity_kg, v.capacity_l, v.refrigerated, v.closed_loop,
-                        v.shift_start, v.shift_end, v.max_trips, v.fixed_cost)
-            for v in vehicles
-        ],
-        communities=communities,
-        demand=demand,
+        service_date=service_date, now=utcnow(), tz=tz, depots=depots, vehicles=vehicles,
+        communities=communities, demand=demand,
     )
     return problem, meta, communities
 
@@ -152,7 +181,9 @@ class Planner:
 
     async def request(self, command: RequestPlan, principal: Principal) -> Plan:
         plan = await asyncio.to_thread(self._create, command, principal)
-        self._tasks[plan.id] = asyncio.create_task(self._solve(plan.id, command))
+        params = SolveParams(time_limit_s=command.time_limit_s, seed=command.seed)
+        self._tasks[plan.id] = asyncio.create_task(
+            self._solve(plan.id, command.service_date, params, lambda: self._load(command)))
         return plan
 
     def _create(self, command: RequestPlan, principal: Principal) -> Plan:
@@ -174,10 +205,40 @@ class Planner:
             uow.commit()
         return plan
 
-    async def _solve(self, plan_id: str, command: RequestPlan) -> None:
+    async def reoptimize(self, plan_id: str, principal: Principal, time_limit_s: float, seed: int) -> Plan:
+        from services.routing.service_layer.reoptimize import build_reoptimization
+
+        def create() -> Plan:
+            with self._uow_factory() as uow:
+                parent = uow.session.get(Plan, plan_id)
+                if parent is None or (principal.role != "admin" and not set(parent.depot_ids) & principal.depot_ids):
+                    raise NotFound(f"plan {plan_id} not found")
+                check_depot_access(principal, parent.depot_ids)
+                build_reoptimization(uow, plan_id, self._tz)  # a bad request fails now, as a 4xx
+                child = Plan(
+                    id=f"P-{uuid.uuid4().hex[:12]}", depot_ids=parent.depot_ids,
+                    service_date=parent.service_date, time_limit_s=time_limit_s, seed=seed,
+                    requested_by=principal.subject, created_at=utcnow(), parent_plan_id=parent.id,
+                    progress={"elapsed_s": 0, "best_cost": None, "solutions_found": 0},
+                )
+                uow.session.add(child)
+                uow.commit()
+                return child
+
+        def load() -> tuple[Problem, dict[str, StopMeta], dict[str, CommunityInfo], dict[str, list[str]] | None]:
+            with self._uow_factory() as uow:
+                _parent, problem, meta, communities, fixed = build_reoptimization(uow, plan_id, self._tz)
+                return problem, meta, communities, fixed
+
+        child = await asyncio.to_thread(create)
+        params = SolveParams(time_limit_s=time_limit_s, seed=seed)
+        self._tasks[child.id] = asyncio.create_task(self._solve(child.id, child.service_date, params, load))
+        return child
+
+    async def _solve(self, plan_id: str, service_date: date, params: SolveParams, load: Loader) -> None:
         started = time.monotonic()
         try:
-            problem, meta, communities = await asyncio.to_thread(self._load, command)
+            problem, meta, communities, fixed = await asyncio.to_thread(load)
             last_write = 0.0
 
             def on_progress(progress: Progress) -> None:
@@ -188,10 +249,9 @@ class Planner:
                 last_write = now
                 self._save_progress(plan_id, progress)
 
-            params = SolveParams(time_limit_s=command.time_limit_s, seed=command.seed)
-            solution = await solve_in_child(problem, params, on_progress)
+            solution = await solve_in_child(problem, params, on_progress, fixed=fixed)
             result = describe_solution(
-                solution, problem, meta, communities, service_date=command.service_date, tz=self._tz
+                solution, problem, meta, communities, service_date=service_date, tz=self._tz
             )
             result["solve_seconds"] = round(time.monotonic() - started, 2)
             await asyncio.to_thread(self._finish, plan_id, "solved", result, None)
@@ -204,9 +264,10 @@ class Planner:
         finally:
             self._tasks.pop(plan_id, None)
 
-    def _load(self, command: RequestPlan) -> tuple[Problem, dict[str, StopMeta], dict[str, CommunityInfo]]:
+    def _load(self, command: RequestPlan) -> tuple[Problem, dict[str, StopMeta], dict[str, CommunityInfo], None]:
         with self._uow_factory() as uow:
-            return load_problem(uow, command.depot_ids, command.service_date, self._tz)
+            problem, meta, communities = load_problem(uow, command.depot_ids, command.service_date, self._tz)
+            return problem, meta, communities, None
 
     def _save_progress(self, plan_id: str, progress: Progress) -> None:
         with self._uow_factory() as uow:
@@ -258,23 +319,32 @@ def dispatch(uow: RoutingUnitOfWork, plan_id: str, principal: Principal) -> Plan
     if plan.status != "solved":
         raise Conflict(f"plan {plan_id} is {plan.status}; only a solved plan can be dispatched",
                        code="plan_not_solved")
+    parent = uow.session.get(Plan, plan.parent_plan_id) if plan.parent_plan_id else None
+    if parent is not None and parent.status != "dispatched":
+        raise Conflict(f"plan {plan_id} re-plans {parent.id}, which is {parent.status} now",
+                       code="parent_not_dispatched")
     stops = [(route, stop) for route in plan.result["routes"] for stop in route["stops"]]
     order_ids = sorted({o for _route, stop in stops for o in stop["order_ids"]})
     taken = uow.session.execute(
         select(DispatchedOrder).where(col(DispatchedOrder.order_id).in_(order_ids))
     ).scalars().all()
-    if taken:
+    carried = {t.order_id: t for t in taken if parent is not None and t.plan_id == parent.id}
+    conflicts = [t for t in taken if t.order_id not in carried]
+    if conflicts:
         raise Conflict(
-            f"{len(taken)} order(s) already dispatched by another plan",
+            f"{len(conflicts)} order(s) already dispatched by another plan",
             code="orders_already_dispatched",
-            orders={t.order_id: t.plan_id for t in taken[:50]},
+            orders={t.order_id: t.plan_id for t in conflicts[:50]},
         )
     demand = {
         o.order_id: o for o in uow.session.execute(
             select(DemandOrder).where(col(DemandOrder.order_id).in_(order_ids))
         ).scalars()
     }
-    gone = sorted(o for o in order_ids if demand.get(o) is None or demand[o].status != "reserved")
+    gone = sorted(
+        o for o in order_ids
+        if o not in carried and (demand.get(o) is None or demand[o].status != "reserved")
+    )
     schedule: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
     for route, stop in stops:
         for order_id in stop["order_ids"]:
@@ -284,11 +354,22 @@ def dispatch(uow: RoutingUnitOfWork, plan_id: str, principal: Principal) -> Plan
             current = schedule.get(order_id)
             if current is None or stop["arrival"] > current[1]["arrival"]:
                 schedule[order_id] = (route, stop)
+    # A re-plan announces only what changed: new orders and orders that moved.
+    changed = (
+        set(changed_assignments(parent.result, plan.result)) if parent is not None else set(schedule)
+    )
     for order_id, (route, stop) in sorted(schedule.items()):
-        uow.session.add(DispatchedOrder(order_id=order_id, plan_id=plan_id))
         row = demand[order_id]
-        row.status, row.plan_id = demand_states.SCHEDULED, plan_id
+        if order_id in carried:
+            carried[order_id].plan_id = plan_id
+            uow.session.add(carried[order_id])
+        else:
+            uow.session.add(DispatchedOrder(order_id=order_id, plan_id=plan_id))
+            row.status = demand_states.SCHEDULED
+        row.plan_id = plan_id
         uow.session.add(row)
+        if order_id not in changed:
+            continue
         uow.publish(OrderScheduled(
             order_id=order_id, plan_id=plan_id, depot_id=route["depot_id"],
             vehicle_id=route["vehicle_id"], stop_id=stop["stop_id"],
@@ -296,6 +377,17 @@ def dispatch(uow: RoutingUnitOfWork, plan_id: str, principal: Principal) -> Plan
             window_start=datetime.fromisoformat(stop["window"][0]),
             window_end=datetime.fromisoformat(stop["window"][1]),
         ))
+    if parent is not None:
+        parent.status = "superseded"
+        parent.result = {**parent.result, "superseded_by": plan_id}
+        uow.session.add(parent)
+        for outcome in uow.session.execute(
+            select(StopOutcome).where(StopOutcome.plan_id == parent.id)
+        ).scalars():
+            uow.session.merge(StopOutcome(
+                plan_id=plan_id, stop_id=outcome.stop_id, outcome=outcome.outcome,
+                received_by=outcome.received_by, reason=outcome.reason, recorded_at=outcome.recorded_at,
+            ))
     uow.publish(PlanDispatched(
         plan_id=plan_id, depot_ids=plan.depot_ids, service_date=plan.service_date,
         order_ids=sorted(schedule), vehicle_ids=sorted({r["vehicle_id"] for r in plan.result["routes"]}),

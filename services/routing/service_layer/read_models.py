@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from services.routing.adapters.orm import Community, DemandOrder, Depot, Sku
+from services.routing.domain.demand import next_status
+from services.routing.service_layer.unit_of_work import RoutingUnitOfWork
 from shared.events.envelope import CloudEvent
 from shared.events.payloads import (
     CommunityChanged,
@@ -12,9 +15,6 @@ from shared.events.payloads import (
     SkuDefined,
     StockReserved,
 )
-from services.routing.adapters.orm import Community, DemandOrder, Depot, Sku
-from services.routing.domain.demand import next_status
-from services.routing.service_layer.unit_of_work import RoutingUnitOfWork
 
 
 def community_changed(uow: RoutingUnitOfWork, payload: CommunityChanged, _e: CloudEvent) -> None:

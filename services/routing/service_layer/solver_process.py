@@ -13,7 +13,7 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
-from services.routing.engine import Problem, Progress, SolveParams, Solution
+from services.routing.engine import Problem, Progress, Solution, SolveParams
 
 log = logging.getLogger(__name__)
 

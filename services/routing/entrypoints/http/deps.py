@@ -4,9 +4,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from shared.auth import Principal, require_roles
 from services.routing.service_layer.planning import Planner
 from services.routing.service_layer.unit_of_work import RoutingUnitOfWork
+from shared.auth import Principal, require_roles
 
 
 def _uow(request: Request) -> RoutingUnitOfWork:

@@ -2,13 +2,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Response, status
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from sqlmodel import col
 
-from shared.http import NotFound
-from services.routing.adapters.orm import Plan
+from services.routing.adapters.orm import Depot, Plan
+from services.routing.entrypoints.http.map_svg import render_plan_svg
 from services.routing.entrypoints.http.deps import Dispatcher, PlannerDep, UowDep
 from services.routing.entrypoints.http.schemas import PlanPublic, PlanRequest
 from services.routing.service_layer import planning
+from shared.http import NotFound
 
 router = APIRouter(prefix="/v1/plans", tags=["plans"])
 
@@ -55,3 +59,30 @@ def dispatch_plan(plan_id: str, uow: UowDep, principal: Dispatcher) -> dict[str,
         plan = planning.dispatch(uow, plan_id, principal)
     return plan_public(plan)
 
+
+
+class ReoptimizeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    time_limit_s: float = Field(default=10, gt=0, le=600)
+    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+
+
+@router.post("/{plan_id}/reoptimize", status_code=status.HTTP_202_ACCEPTED, response_model=PlanPublic)
+async def reoptimize_plan(
+    plan_id: str, planner: PlannerDep, principal: Dispatcher, body: ReoptimizeRequest | None = None
+) -> dict[str, Any]:
+    """Insert newly reserved orders into a dispatched plan; delivered stops and the stop each
+    vehicle is heading to stay fixed. Dispatching the new plan publishes only the changes."""
+    body = body or ReoptimizeRequest()
+    plan = await planner.reoptimize(plan_id, principal, body.time_limit_s, body.seed)
+    return plan_public(plan)
+
+
+@router.get("/{plan_id}/map.svg", response_class=Response, responses={200: {"content": {"image/svg+xml": {}}}})
+def plan_map(plan_id: str, uow: UowDep, principal: Dispatcher) -> Response:
+    plan = get_visible_plan(uow, plan_id, principal)
+    with uow:
+        depots = list(uow.session.execute(select(Depot).where(col(Depot.id).in_(plan.depot_ids))).scalars())
+    svg = render_plan_svg(plan_public(plan), [{"id": d.id, "lat": d.lat, "lon": d.lon} for d in depots])
+    return Response(svg, media_type="image/svg+xml")

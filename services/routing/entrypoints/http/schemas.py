@@ -50,7 +50,7 @@ class PlanRequest(BaseModel):
 
 class PlanPublic(BaseModel):
     id: str
-    status: Literal["solving", "solved", "dispatched", "failed"]
+    status: Literal["solving", "solved", "dispatched", "superseded", "failed"]
     depot_ids: list[str]
     date: date
     time_limit_s: float

@@ -1,0 +1,200 @@
+"""The PyVRP model (the only module that imports PyVRP).
+
+Mapping of our constraints onto PyVRP 0.14:
+
+* several windows -> one client per window in a mutually exclusive group;
+* eligibility (depot, refrigerated, closed-loop) -> one routing profile per
+  vehicle class whose matrix makes ineligible stops unreachable in time
+  (travel time far beyond any shift, i.e. infeasible, not just expensive);
+* risk order -> arcs sealed -> open stop made unreachable in every profile;
+* multi-trip -> ``reload_depots`` / ``max_reloads``; depot loading ->
+  depot ``service_duration``;
+* deadlines and split pieces are already folded into the instance.
+
+PyVRP works with penalties, so its best plan is only taken when PyVRP calls it
+feasible *and* our checker agrees.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pyvrp
+from pyvrp.stop import MaxRuntime
+
+from .build import RELOAD
+from .instance import Instance, eligible, fleet_has_room, scaled_capacity, scaled_demand
+from .model import MAX_TIME_S
+
+log = logging.getLogger(__name__)
+
+#: Travel time that no shift can absorb: forbids an arc through time warp.
+UNREACHABLE = 10 * MAX_TIME_S
+
+
+@dataclass(frozen=True, slots=True)
+class PyvrpResult:
+    sequences: dict[int, list[int]]
+    start_hints: dict[int, int]
+    cost: int
+
+
+@dataclass
+class _Mapping:
+    data: pyvrp.ProblemData
+    client_piece: list[int]
+    #: vehicle type -> our vehicle indices.
+    type_members: list[list[int]]
+    #: Sum of the prizes of optional pieces: what dropping everything would cost.
+    optional_total: int
+
+
+def build_data(inst: Instance, *, required: bool | None = None) -> _Mapping:
+    problem = inst.problem
+    n_dep = len(problem.depots)
+    if required is None:
+        required = fleet_has_room(inst)
+    locations = [pyvrp.Location(x=loc.lon, y=loc.lat) for loc in problem.locations()]
+    depots = [pyvrp.Depot(location=k, service_duration=d.load_s) for k, d in enumerate(problem.depots)]
+
+    clients: list[pyvrp.Client] = []
+    client_piece: list[int] = []
+    groups: list[pyvrp.ClientGroup] = []
+    optional_total = 0
+    for x, p in enumerate(inst.pieces):
+        delivery = [scaled_demand(p.kg), scaled_demand(p.litres)]
+        multi = len(p.windows) > 1
+        group = len(groups) if multi else None
+        members = []
+        for w in p.windows:
+            members.append(len(clients))
+            clients.append(
+                pyvrp.Client(
+                    location=p.loc,
+                    delivery=delivery,
+                    service_duration=p.service_s,
+                    tw_early=w.start_s,
+                    tw_late=w.end_s,
+                    prize=0 if required and not multi else p.penalty,
+                    required=required and not multi,
+                    group=group,
+                )
+            )
+            client_piece.append(x)
+        if multi:
+            groups.append(pyvrp.ClientGroup(members, required=required))
+        if multi or not required:
+            optional_total += p.penalty
+
+    # One profile per vehicle class; identical vehicles share a vehicle type.
+    base = np.array(inst.duration, dtype=np.int64)
+    sealed_locs = [n_dep + i for i, s in enumerate(problem.stops) if s.sealed]
+    open_locs = [n_dep + i for i, s in enumerate(problem.stops) if not s.sealed]
+    if sealed_locs and open_locs:
+        base = base.copy()
+        base[np.ix_(sealed_locs, open_locs)] = UNREACHABLE
+    profiles: dict[tuple[str, bool, bool], int] = {}
+    matrices: list[np.ndarray] = []
+    types: dict[tuple[object, ...], int] = {}
+    type_members: list[list[int]] = []
+    vtypes: list[dict[str, object]] = []
+    for vi, v in enumerate(problem.vehicles):
+        pkey = (v.depot_id, v.refrigerated, v.closed_loop)
+        if pkey not in profiles:
+            bad = [n_dep + i for i, s in enumerate(problem.stops) if not eligible(v, s)]
+            m = base
+            if bad:
+                m = base.copy()
+                m[:, bad] = UNREACHABLE
+                np.fill_diagonal(m, 0)  # PyVRP insists on a zero diagonal
+            profiles[pkey] = len(matrices)
+            matrices.append(m)
+        depot = problem.depot_index(v.depot_id)
+        spec: dict[str, object] = dict(
+            capacity=[scaled_capacity(v.capacity_kg), scaled_capacity(v.capacity_l)],
+            start_depot=depot,
+            end_depot=depot,
+            fixed_cost=int(v.fixed_cost),
+            tw_early=v.shift_start_s,
+            tw_late=v.shift_end_s,
+            shift_duration=v.duration_limit_s,
+            unit_distance_cost=1,
+            profile=profiles[pkey],
+        )
+        if v.max_trips > 1:
+            spec.update(reload_depots=[depot], max_reloads=v.max_trips - 1)
+        tkey = tuple(sorted((k, str(val)) for k, val in spec.items()))
+        if tkey not in types:
+            types[tkey] = len(type_members)
+            type_members.append([])
+            vtypes.append(spec)
+        type_members[types[tkey]].append(vi)
+    vehicle_types = [
+        pyvrp.VehicleType(num_available=len(type_members[t]), **spec)  # type: ignore[arg-type]
+        for t, spec in enumerate(vtypes)
+    ]
+    # "distance" is our objective (travel seconds); duration drives the schedule.
+    data = pyvrp.ProblemData(
+        locations=locations,
+        clients=clients,
+        depots=depots,
+        vehicle_types=vehicle_types,
+        distance_matrices=matrices,
+        duration_matrices=matrices,
+        groups=groups,
+    )
+    return _Mapping(data, client_piece, type_members, optional_total)
+
+
+class _Callbacks(pyvrp.IteratedLocalSearchCallbacks):
+    def __init__(self, report: Callable[[int], None], optional_total: int) -> None:
+        self._report = report
+        self._optional_total = optional_total
+
+    def on_best(self, best: pyvrp.Solution) -> None:
+        if best.is_feasible():
+            # Our objective: travel + fixed + penalties of dropped pieces.  PyVRP's
+            # own "uncollected prizes" would also count the unused window copies.
+            dropped = self._optional_total - int(best.prizes())
+            self._report(int(best.distance_cost() + best.fixed_vehicle_cost()) + dropped)
+
+
+def solve_pyvrp(
+    inst: Instance,
+    *,
+    time_limit_s: float,
+    seed: int = 0,
+    on_improvement: Callable[[int], None] | None = None,
+) -> PyvrpResult | None:
+    """Iterated local search for ``time_limit_s``; ``None`` when no feasible plan was found."""
+    mapping = build_data(inst)
+    # A fresh ILS params object: SolveParams' default one is shared module state.
+    ils = pyvrp.IteratedLocalSearchParams(
+        callbacks=_Callbacks(on_improvement, mapping.optional_total) if on_improvement is not None else None  # type: ignore[arg-type]
+    )
+    params = pyvrp.SolveParams(ils=ils)
+    result = pyvrp.solve(mapping.data, MaxRuntime(max(0.05, time_limit_s)), seed=seed, collect_stats=False, params=params)
+    best = result.best
+    if not best.is_feasible():
+        log.info("PyVRP found no feasible plan")
+        return None
+    free = [list(m) for m in mapping.type_members]
+    seqs: dict[int, list[int]] = {}
+    starts: dict[int, int] = {}
+    for route in best.routes():
+        vi = free[route.vehicle_type()].pop(0)
+        seq: list[int] = []
+        trip = 0
+        for act in route.schedule():
+            if not act.is_client():
+                continue
+            if act.trip != trip:
+                seq.append(RELOAD)
+                trip = act.trip
+            seq.append(mapping.client_piece[act.idx])
+        seqs[vi] = seq
+        starts[vi] = int(route.start_time())
+    return PyvrpResult(seqs, starts, int(result.cost()))

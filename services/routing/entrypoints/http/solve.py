@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from shared.auth import CurrentPrincipal
+from shared.http import DomainError
+from services.routing.engine import SolveParams, problem_from_json, solution_to_json
+from services.routing.engine.schema import SolveRequest
+from services.routing.service_layer.solver_process import solve_in_child
+
+router = APIRouter(prefix="/v1/solve", tags=["solve"])
+
+MAX_STOPS = 2_000
+MAX_VEHICLES = 300
+MAX_TIME_S = 60
+
+
+class ProblemTooLarge(DomainError):
+    status_code = 413
+    code = "problem_too_large"
+
+
+@router.post("")
+async def solve(body: SolveRequest, _principal: CurrentPrincipal) -> dict[str, Any]:
+    """Stateless: a whole problem in, a checked solution out. The engine on its own."""
+    if len(body.problem.stops) > MAX_STOPS or len(body.problem.vehicles) > MAX_VEHICLES:
+        raise ProblemTooLarge(f"at most {MAX_STOPS} stops and {MAX_VEHICLES} vehicles per request")
+    if body.params.time_limit_s > MAX_TIME_S:
+        raise DomainError(f"params.time_limit_s: at most {MAX_TIME_S} s here", code="invalid_time_limit")
+    try:
+        problem = problem_from_json(body.problem.model_dump(mode="json", exclude_none=True))
+    except ValueError as exc:
+        raise DomainError(f"problem.{exc}", code="invalid_problem") from exc
+    params = SolveParams(
+        time_limit_s=body.params.time_limit_s, seed=body.params.seed, strategy=body.params.strategy
+    )
+    solution = await solve_in_child(problem, params, lambda _progress: None)
+    return solution_to_json(solution)
