@@ -90,12 +90,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         asyncio.run(_wait_healthy(settings, timeout_s=60))
         log.info("all services healthy after %.1fs", time.monotonic() - started)
         if not args.no_demo_city:
-            from services.demo.city import build_city
-            from services.demo.loader import Endpoints, load_city
-
             loaded_at = time.monotonic()
-            counts = asyncio.run(load_city(
-                build_city(), Endpoints(*(_url(settings, s) for s in SERVICES)), _tokens(settings)))
+            counts = asyncio.run(_load_demo_city(settings))
             log.info("demo city loaded in %.1fs: %s", time.monotonic() - loaded_at, counts)
         _print_welcome(settings)
         while all(p.poll() is None for p in processes):
@@ -114,6 +110,18 @@ def cmd_run(args: argparse.Namespace) -> int:
             except subprocess.TimeoutExpired:
                 process.kill()
         broker.stop()
+
+
+async def _load_demo_city(settings: Settings) -> dict[str, int]:
+    from services.demo.city import build_city
+    from services.demo.loader import load_city
+
+    clients = {s: httpx.AsyncClient(base_url=_url(settings, s), timeout=60) for s in SERVICES}
+    try:
+        return await load_city(build_city(), clients, _tokens(settings))
+    finally:
+        for client in clients.values():
+            await client.aclose()
 
 
 async def _wait_healthy(settings: Settings, timeout_s: float) -> None:

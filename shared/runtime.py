@@ -58,6 +58,7 @@ class ServiceRuntime(Generic[UoW]):
             topics=consumed_topics,
             handlers=handlers,
             uow_factory=self.uow,
+            before_start=lambda: ensure_topics(settings),
         )
         self._tasks: list[asyncio.Task[None]] = []
         self._background: list[Callable[[], asyncio.Task[None]]] = []
@@ -80,25 +81,13 @@ class ServiceRuntime(Generic[UoW]):
     def create_schema(self) -> None:
         create_schema(self.engine, self.metadata)
 
-    async def _consume(self) -> None:
-        # Topics are created by whoever starts first; until the broker answers we keep
-        # serving HTTP (the outbox holds what we produce meanwhile).
-        while True:
-            try:
-                await ensure_topics(self.settings)
-                break
-            except Exception as exc:
-                log.warning("%s: cannot reach the broker to create topics (%s)", self.name, exc)
-                await asyncio.sleep(1.0)
-        await self.consumer.run()
-
     @contextlib.asynccontextmanager
     async def lifespan(self, _app: FastAPI) -> AsyncIterator[None]:
         if self.settings.db_create_all:
             self.create_schema()
         self._tasks = [
             asyncio.create_task(self.relay.run(), name=f"{self.name}-relay"),
-            asyncio.create_task(self._consume(), name=f"{self.name}-consumer"),
+            asyncio.create_task(self.consumer.run(), name=f"{self.name}-consumer"),
             *(start() for start in self._background),
         ]
         try:

@@ -89,6 +89,8 @@ async def run_demo(settings: Settings, *, household: str, time_limit_s: float) -
     ) as resident:
         order = await _poll(resident, f"{orders_url}/v1/orders/{order['id']}",
                             lambda o: o["status"] not in ("reserved",))
-        say("6 resident", f"order {order['id']} is {order['status']}; ETA {order.get('eta')}, "
-            f"window {order.get('delivery_window')}, vehicle {order.get('vehicle_id')}")
+        schedule = order.get("schedule") or {}
+        say("6 resident", f"order {order['id']} is {order['status']}: vehicle {schedule.get('vehicle_id')} "
+            f"arrives at the gate at {schedule.get('eta')} (window {schedule.get('window_start')} to "
+            f"{schedule.get('window_end')})")
         return 0 if order["status"] == "scheduled" else 1

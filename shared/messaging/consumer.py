@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,7 +57,9 @@ class ConsumerRunner:
         handlers: Mapping[str, Handler],
         uow_factory: Callable[[], SqlUnitOfWork],
         max_attempts: int = 3,
+        before_start: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
+        self._before_start = before_start
         self._name = name
         self._settings = settings
         self._topics = [settings.topic(t) for t in topics]
@@ -79,6 +81,9 @@ class ConsumerRunner:
             )
             producer = make_producer(self._settings)
             try:
+                if self._before_start is not None:
+                    # e.g. recreate topics: a memory-only broker forgets them on restart
+                    await self._before_start()
                 await consumer.start()
                 await producer.start()
                 self.running = True
