@@ -28,6 +28,8 @@ from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
+TOPIC_CHECK_INTERVAL_S = 5.0
+
 Handler = Callable[[SqlUnitOfWork, Any, CloudEvent], None]
 
 
@@ -81,20 +83,23 @@ class ConsumerRunner:
             )
             producer = make_producer(self._settings)
             try:
+                # Bounded: with the broker away, aiokafka's start-up can wait indefinitely.
                 if self._before_start is not None:
                     # e.g. recreate topics: a memory-only broker forgets them on restart
-                    await self._before_start()
-                await consumer.start()
-                await producer.start()
+                    await asyncio.wait_for(self._before_start(), 20)
+                await asyncio.wait_for(consumer.start(), 30)
+                await asyncio.wait_for(producer.start(), 30)
                 self.running = True
                 backoff = 0.5
                 await self._poll(consumer, producer)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
+            except (Exception, asyncio.CancelledError) as exc:
+                # aiokafka can leak an internal cancellation when the broker vanishes; only a
+                # cancellation of this task itself means stop.
+                if isinstance(exc, asyncio.CancelledError) and cancelled_from_outside():
+                    raise
                 # Whatever happened, resume from the last committed offsets: the inbox
                 # absorbs what is delivered again.
-                log.warning("%s consumer: %s; restarting in %.1fs", self._name, exc, backoff)
+                log.warning("%s consumer: %r; restarting in %.1fs", self._name, exc, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
             finally:
@@ -103,13 +108,34 @@ class ConsumerRunner:
                 await _quietly(producer.stop())
 
     async def _poll(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer) -> None:
+        layout = await self._topic_layout(consumer)
+        next_check = time.monotonic() + TOPIC_CHECK_INTERVAL_S
         while not self._stopping:
+            if time.monotonic() >= next_check:
+                await self._check_topics(consumer, layout)
+                next_check = time.monotonic() + TOPIC_CHECK_INTERVAL_S
             batches = await consumer.getmany(timeout_ms=200, max_records=500)
             for partition, records in batches.items():
                 outcome = await asyncio.to_thread(self.process_batch, partition.topic, records)
                 for record, reason, error_class in outcome.dead_letters:
                     await self._dead_letter(producer, record, reason, error_class)
                 await self._commit(consumer, partition, records[-1].offset + 1)
+
+    async def _topic_layout(self, consumer: AIOKafkaConsumer) -> dict[str, int]:
+        available = await consumer.topics()  # refreshes metadata
+        return {
+            topic: len(consumer.partitions_for_topic(topic) or ()) if topic in available else 0
+            for topic in self._topics
+        }
+
+    async def _check_topics(self, consumer: AIOKafkaConsumer, layout: dict[str, int]) -> None:
+        # A broker that lost its state (the memory-only embedded one, restarted) comes back
+        # with topics missing or auto-created with other partitions, and aiokafka carries on
+        # quietly at stale positions. Raising sends us through the restart path: topics are
+        # recreated and a new member starts from the committed (or earliest) offsets.
+        now = await self._topic_layout(consumer)
+        if now != layout:
+            raise RuntimeError(f"topic layout changed on the broker (restarted?): {layout} -> {now}")
 
     async def _commit(self, consumer: AIOKafkaConsumer, partition: TopicPartition, offset: int) -> None:
         try:
@@ -205,8 +231,17 @@ class ConsumerRunner:
         EVENTS_CONSUMED.labels(topic, "dead_lettered").inc()
 
 
+def cancelled_from_outside() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 async def _quietly(awaitable: Any) -> None:
     try:
         await asyncio.wait_for(awaitable, 10)
+    except asyncio.CancelledError:
+        if cancelled_from_outside():
+            raise
+        log.debug("stop cancelled internally", exc_info=True)
     except Exception:
         log.debug("stop failed", exc_info=True)

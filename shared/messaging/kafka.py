@@ -71,8 +71,8 @@ def topic_specs(settings: Settings, *, with_dlq: bool = True) -> list[TopicSpec]
 
 async def ensure_topics(settings: Settings, *, replication_factor: int = 1) -> list[str]:
     """Create every topic that is missing; safe to call from every service at start-up."""
-    admin = AIOKafkaAdminClient(**client_options(settings))
-    await admin.start()
+    admin = AIOKafkaAdminClient(**client_options(settings), request_timeout_ms=10_000)
+    await asyncio.wait_for(admin.start(), 15)
     try:
         existing = set(await admin.list_topics())
         wanted = [spec for spec in topic_specs(settings) if spec.name not in existing]

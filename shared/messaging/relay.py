@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import Engine, func, select, update
 
 from shared.events.envelope import CONTENT_TYPE, utcnow
+from shared.messaging.consumer import cancelled_from_outside
 from shared.messaging.kafka import make_producer
 from shared.messaging.tables import MessagingTables
 from shared.observability import EVENTS_PUBLISHED, OUTBOX_PENDING
@@ -19,6 +21,7 @@ from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
+SEND_TIMEOUT_S = 15.0
 _HEADERS = [("content-type", CONTENT_TYPE.encode())]
 
 
@@ -32,8 +35,15 @@ class _Row:
 
 class OutboxRelay:
     def __init__(
-        self, engine: Engine, tables: MessagingTables, settings: Settings, *, name: str
+        self,
+        engine: Engine,
+        tables: MessagingTables,
+        settings: Settings,
+        *,
+        name: str,
+        before_start: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
+        self._before_start = before_start
         self._engine = engine
         self._outbox = tables.outbox
         self._settings = settings
@@ -62,8 +72,10 @@ class OutboxRelay:
             while not self._stopping:
                 try:
                     if producer is None:
+                        if self._before_start is not None:
+                            await asyncio.wait_for(self._before_start(), 20)
                         producer = make_producer(self._settings)
-                        await producer.start()
+                        await asyncio.wait_for(producer.start(), 30)
                         self.connected = True
                     rows = await asyncio.to_thread(self._fetch_unsent)
                     if not rows:
@@ -75,11 +87,12 @@ class OutboxRelay:
                     if error is not None:
                         raise error
                     backoff = 0.2
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    # The broker is down or refused: keep the rows, back off, reconnect.
-                    log.warning("%s outbox relay: %s; retrying in %.1fs", self._name, exc, backoff)
+                except (Exception, asyncio.CancelledError) as exc:
+                    if isinstance(exc, asyncio.CancelledError) and cancelled_from_outside():
+                        raise
+                    # The broker is down or refused (aiokafka may even leak an internal
+                    # cancellation): keep the rows, back off, reconnect.
+                    log.warning("%s outbox relay: %r; retrying in %.1fs", self._name, exc, backoff)
                     self.connected = False
                     if producer is not None:
                         await _stop_quietly(producer)
@@ -105,7 +118,14 @@ class OutboxRelay:
             await producer.send(row.topic, row.payload, key=row.key.encode(), headers=_HEADERS)
             for row in rows
         ]
-        results = await asyncio.gather(*futures, return_exceptions=True)
+        try:
+            results = await asyncio.wait_for(asyncio.gather(*futures, return_exceptions=True), SEND_TIMEOUT_S)
+        except TimeoutError:
+            # aiokafka retries some errors forever (a partition that vanished with a restarted
+            # broker); a fresh producer with fresh metadata gets past them.
+            for future in futures:
+                future.cancel()
+            return [], TimeoutError(f"no acknowledgement within {SEND_TIMEOUT_S:g}s")
         sent: list[int] = []
         for row, result in zip(rows, results, strict=True):
             if isinstance(result, Exception):
@@ -146,6 +166,8 @@ class OutboxRelay:
 async def _stop_quietly(producer: Any) -> None:
     try:
         await asyncio.wait_for(producer.stop(), 5)
-    except Exception:
+    except (Exception, asyncio.CancelledError) as exc:
+        if isinstance(exc, asyncio.CancelledError) and cancelled_from_outside():
+            raise
         log.debug("producer stop failed", exc_info=True)
 

@@ -23,10 +23,10 @@ RELOAD_TOKEN = "@reload"
 class _Reporter:
     """Merges progress from every engine into one monotone best-so-far stream."""
 
-    def __init__(self, callback: ProgressCallback | None, offset: int) -> None:
+    def __init__(self, callback: ProgressCallback | None, offset: int, started: float | None = None) -> None:
         self._cb = callback
         self._offset = offset  # penalty of stops rejected before solving
-        self._t0 = time.monotonic()
+        self._t0 = time.monotonic() if started is None else started
         self._lock = threading.Lock()
         self.best: int | None = None
         self.found = 0
@@ -61,13 +61,14 @@ def solve(
     (which is feasible: every stop is then reported with a reason).
     """
     params = params or SolveParams()
+    started = time.monotonic()
     inst = compile_problem(problem, params.split_oversized)
-    reporter = _Reporter(on_progress, inst.rejected_penalty)
+    reporter = _Reporter(on_progress, inst.rejected_penalty, started)
     if not inst.pieces:
         sol = build_solution(inst, {}, source="none")
         reporter.improvement(sol.cost, "none", absolute=True)
         return sol
-    return portfolio.run(inst, params, reporter)
+    return portfolio.run(inst, params, reporter, started)
 
 
 def reoptimize(

@@ -71,9 +71,10 @@ def check_solution(problem: Problem, solution: Solution, *, split_oversized: boo
             if vis.trip >= veh.max_trips:
                 v.append(f"{w}: trip {vis.trip} exceeds max_trips={veh.max_trips} of {veh.id}")
             # Split pieces are equal shares of the stop.
-            if abs(vis.load_kg - stop.demand_kg / vis.parts) > LOAD_EPS or abs(
-                vis.load_l - stop.demand_l / vis.parts
-            ) > LOAD_EPS:
+            if (
+                abs(vis.load_kg - stop.demand_kg / vis.parts) > LOAD_EPS
+                or abs(vis.load_l - stop.demand_l / vis.parts) > LOAD_EPS
+            ):
                 v.append(f"{w}: delivered load does not match the stop's demand / {vis.parts}")
             trip_kg[vis.trip] += vis.load_kg
             trip_l[vis.trip] += vis.load_l
@@ -151,7 +152,9 @@ def check_solution(problem: Problem, solution: Solution, *, split_oversized: boo
 
     cost = travel_total + fixed + penalty
     if solution.cost != cost:
-        v.append(f"cost {solution.cost} != recomputed {cost} (travel {travel_total} + fixed {fixed} + penalty {penalty})")
+        v.append(
+            f"cost {solution.cost} != recomputed {cost} (travel {travel_total} + fixed {fixed} + penalty {penalty})"
+        )
     if solution.distance_m != dist_total:
         v.append(f"distance_m {solution.distance_m} != recomputed {dist_total}")
     return CheckReport(violations=v, cost=cost, travel_s=travel_total, distance_m=dist_total)

@@ -21,10 +21,10 @@ def _path(loc: tuple[int | str, ...]) -> str:
     return out or "body"
 
 
-def _at(path: str, make: Callable[[], T]) -> T:
+def _at(path: str, make: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Run a dataclass constructor, prefixing its error with where it sits."""
     try:
-        return make()
+        return make(*args, **kwargs)
     except ValueError as e:
         raise ValueError(f"{path}.{e}") from None
 
@@ -37,52 +37,50 @@ def problem_from_json(data: Any) -> Problem:
         err = e.errors()[0]
         raise ValueError(f"{_path(tuple(err['loc']))}: {err['msg']}") from None
     depots = tuple(
-        _at(f"depots[{k}]", lambda d=d: Depot(d.id, Location(d.location.lat, d.location.lon), d.load_s))
+        _at(f"depots[{k}]", Depot, d.id, Location(d.location.lat, d.location.lon), d.load_s)
         for k, d in enumerate(p.depots)
     )
     vehicles = tuple(
         _at(
             f"vehicles[{k}]",
-            lambda v=v: Vehicle(
-                id=v.id,
-                depot_id=v.depot_id,
-                capacity_kg=v.capacity_kg,
-                capacity_l=v.capacity_l,
-                refrigerated=v.refrigerated,
-                closed_loop=v.closed_loop,
-                shift_start_s=v.shift_start_s,
-                shift_end_s=v.shift_end_s,
-                max_duration_s=v.max_duration_s,
-                fixed_cost=v.fixed_cost,
-                max_trips=v.max_trips,
-            ),
+            Vehicle,
+            id=v.id,
+            depot_id=v.depot_id,
+            capacity_kg=v.capacity_kg,
+            capacity_l=v.capacity_l,
+            refrigerated=v.refrigerated,
+            closed_loop=v.closed_loop,
+            shift_start_s=v.shift_start_s,
+            shift_end_s=v.shift_end_s,
+            max_duration_s=v.max_duration_s,
+            fixed_cost=v.fixed_cost,
+            max_trips=v.max_trips,
         )
         for k, v in enumerate(p.vehicles)
     )
     stops: list[Stop] = []
     for k, s in enumerate(p.stops):
         windows = tuple(
-            _at(f"stops[{k}].windows[{j}]", lambda w=w: TimeWindow(w.start_s, w.end_s)) for j, w in enumerate(s.windows)
+            _at(f"stops[{k}].windows[{j}]", TimeWindow, w.start_s, w.end_s) for j, w in enumerate(s.windows)
         )
         stops.append(
             _at(
                 f"stops[{k}]",
-                lambda s=s, windows=windows: Stop(
-                    id=s.id,
-                    location=Location(s.location.lat, s.location.lon),
-                    depot_id=s.depot_id,
-                    demand_kg=s.demand_kg,
-                    demand_l=s.demand_l,
-                    windows=windows,
-                    service_s=s.service_s,
-                    refrigerated=s.refrigerated,
-                    sealed=s.sealed,
-                    priority=s.priority,
-                    drop_penalty=s.drop_penalty,
-                    waiting_s=s.waiting_s,
-                    deadline_s=s.deadline_s,
-                    order_ids=tuple(s.order_ids),
-                ),
+                Stop,
+                id=s.id,
+                location=Location(s.location.lat, s.location.lon),
+                depot_id=s.depot_id,
+                demand_kg=s.demand_kg,
+                demand_l=s.demand_l,
+                windows=windows,
+                service_s=s.service_s,
+                refrigerated=s.refrigerated,
+                sealed=s.sealed,
+                priority=s.priority,
+                drop_penalty=s.drop_penalty,
+                waiting_s=s.waiting_s,
+                deadline_s=s.deadline_s,
+                order_ids=tuple(s.order_ids),
             )
         )
     matrix = None

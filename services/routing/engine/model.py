@@ -262,7 +262,9 @@ class Problem:
     depots: tuple[Depot, ...]
     vehicles: tuple[Vehicle, ...]
     stops: tuple[Stop, ...]
-    matrix: TravelMatrix | None = None
+    #: A matrix over depots then stops, or a provider called with those
+    #: locations (e.g. an ``OsrmTableProvider``); None = haversine estimate.
+    matrix: TravelMatrix | MatrixFactory | None = None
     _depot_index: dict[str, int] = field(init=False, repr=False)
     _vehicle_index: dict[str, int] = field(init=False, repr=False)
     _stop_index: dict[str, int] = field(init=False, repr=False)
@@ -295,7 +297,9 @@ class Problem:
             from .matrix import haversine_matrix  # local import: matrix imports model
 
             object.__setattr__(self, "matrix", haversine_matrix(self.locations()))
-        elif not isinstance(self.matrix, TravelMatrix):
+        elif not isinstance(self.matrix, TravelMatrix) and callable(self.matrix):
+            object.__setattr__(self, "matrix", self.matrix(self.locations()))
+        if not isinstance(self.matrix, TravelMatrix):
             raise _fail("matrix", "must be a TravelMatrix")
         elif self.matrix.size != n:
             raise _fail("matrix", f"must be {n}x{n} (depots then stops), got {self.matrix.size}x{self.matrix.size}")
@@ -306,7 +310,7 @@ class Problem:
 
     @property
     def travel(self) -> TravelMatrix:
-        assert self.matrix is not None  # set in __post_init__
+        assert isinstance(self.matrix, TravelMatrix)  # resolved in __post_init__
         return self.matrix
 
     def depot_index(self, depot_id: str) -> int:
@@ -349,7 +353,7 @@ def _unique(path: str, ids: Iterable[str]) -> dict[str, int]:
     return index
 
 
-Strategy = Literal["auto", "ortools", "pyvrp", "portfolio"]
+Strategy = Literal["auto", "ortools", "pyvrp", "portfolio", "sequential"]
 FirstSolution = Literal["parallel_cheapest_insertion", "local_cheapest_insertion", "path_cheapest_arc", "savings"]
 
 
@@ -357,19 +361,26 @@ FirstSolution = Literal["parallel_cheapest_insertion", "local_cheapest_insertion
 class SolveParams:
     time_limit_s: float = 10.0
     seed: int = 0
-    #: ``auto``: portfolio when PyVRP can express the problem, else OR-Tools;
-    #: ``ortools`` / ``pyvrp``: one engine only; ``portfolio``: both, always.
+    #: ``auto``: ``portfolio`` with >= 2 cores and >= 3 s, else ``sequential``;
+    #: ``portfolio``: OR-Tools and PyVRP in two worker processes;
+    #: ``sequential``: OR-Tools then PyVRP in this process;
+    #: ``ortools`` / ``pyvrp``: one engine only, in this process.
     strategy: Strategy = "auto"
     first_solution: FirstSolution = "parallel_cheapest_insertion"
     #: Split a stop that no eligible vehicle can carry into equal pieces.
     split_oversized: bool = True
-    #: Worker processes the portfolio may use besides the calling one.
+    #: 0 = never start worker processes (``auto`` then solves in this process).
     workers: int = 1
+    #: Reproducible mode: stop each engine after this many iterations (PyVRP ILS
+    #: iterations / OR-Tools accepted solutions) instead of by the clock.  The
+    #: time limit stays as a safety cap; while it does not bind, the same input
+    #: and seed give the same plan on any machine.
+    iterations: int | None = None
 
     def __post_init__(self) -> None:
         _check_num("time_limit_s", self.time_limit_s, positive=True)
         _check_int("seed", self.seed, lo=0, hi=2**31 - 1)
-        if self.strategy not in ("auto", "ortools", "pyvrp", "portfolio"):
+        if self.strategy not in ("auto", "ortools", "pyvrp", "portfolio", "sequential"):
             raise _fail("strategy", f"unknown strategy {self.strategy!r}")
         if self.first_solution not in (
             "parallel_cheapest_insertion",
@@ -379,6 +390,8 @@ class SolveParams:
         ):
             raise _fail("first_solution", f"unknown strategy {self.first_solution!r}")
         _check_int("workers", self.workers, lo=0, hi=64)
+        if self.iterations is not None:
+            _check_int("iterations", self.iterations, lo=1)
 
 
 @dataclass(frozen=True, slots=True)

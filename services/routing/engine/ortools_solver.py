@@ -1,12 +1,13 @@
 """The OR-Tools model (the only module that imports OR-Tools).
 
-Node layout: one node per depot (vehicle start/end), one per stop piece, then
-``max_trips - 1`` private *reload* nodes per multi-trip vehicle.
+Node layout: one node per depot (vehicle start/end), one per stop piece and
+receiving window (the windows of a piece form one disjunction: at most one is
+visited), then ``max_trips - 1`` private *reload* nodes per multi-trip vehicle.
 
 * arc cost = travel seconds; fixed cost per used vehicle; one disjunction per
   piece with its drop penalty (reload nodes: penalty 0, so unused is free);
-* time dimension: transit = service at the tail + travel, slack = waiting; the
-  union of the receiving windows is the cumul domain with the gaps removed;
+* time dimension: transit = service at the tail + travel, slack = waiting; each
+  window node's cumul (service start) lies in its window;
   shift = start/end cumul ranges; max duration = span upper bound;
 * kg and litre dimensions; reload nodes carry ``-capacity`` plus a slack so the
   load can drop back to zero there (the classic OR-Tools reload model);
@@ -25,9 +26,10 @@ from dataclasses import dataclass
 import numpy as np
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
-from .build import RELOAD
+from .build import RELOAD, legs_of
 from .instance import Instance, scaled_capacity, scaled_demand
 from .model import MAX_TIME_S
+from .schedule import simulate
 
 log = logging.getLogger(__name__)
 
@@ -53,19 +55,33 @@ class _Model:
         problem = inst.problem
         self.inst = inst
         n_dep = len(problem.depots)
-        n_pc = len(inst.pieces)
         vehicles = problem.vehicles
-        self.n_dep, self.n_pc = n_dep, n_pc
+        self.n_dep = n_dep
+        # One node per (piece, window): alternatives in one disjunction.  A
+        # single node whose time domain has holes is equivalent but makes the
+        # insertion heuristics crawl (10x slower first plans on 1,000 stops).
+        self.node_piece: list[int] = []
+        self.node_window: list[int] = []
+        self.piece_nodes: list[list[int]] = []
+        for x, p in enumerate(inst.pieces):
+            self.piece_nodes.append([])
+            for k in range(len(p.windows)):
+                self.piece_nodes[x].append(n_dep + len(self.node_piece))
+                self.node_piece.append(x)
+                self.node_window.append(k)
+        n_pc = len(self.node_piece)
+        self.n_pc = n_pc
         # Reload nodes, owned by one vehicle each.
         self.reload_owner: list[int] = [vi for vi, v in enumerate(vehicles) for _ in range(v.max_trips - 1)]
         n_nodes = n_dep + n_pc + len(self.reload_owner)
+        pieces = [inst.pieces[x] for x in self.node_piece]
         loc = np.empty(n_nodes, dtype=np.int64)
         loc[:n_dep] = np.arange(n_dep)
-        loc[n_dep : n_dep + n_pc] = [p.loc for p in inst.pieces]
+        loc[n_dep : n_dep + n_pc] = [p.loc for p in pieces]
         loc[n_dep + n_pc :] = [problem.depot_location_index(vehicles[vi].depot_id) for vi in self.reload_owner]
         service = np.zeros(n_nodes, dtype=np.int64)
         service[:n_dep] = [d.load_s for d in problem.depots]
-        service[n_dep : n_dep + n_pc] = [p.service_s for p in inst.pieces]
+        service[n_dep : n_dep + n_pc] = [p.service_s for p in pieces]
         service[n_dep + n_pc :] = [problem.depot(vehicles[vi].depot_id).load_s for vi in self.reload_owner]
 
         starts = [problem.depot_index(v.depot_id) for v in vehicles]
@@ -86,31 +102,27 @@ class _Model:
             ("l", lambda p: p.litres, lambda v: v.capacity_l),
         ):
             caps = [scaled_capacity(cap_of(v)) for v in vehicles]
-            demand = [0] * n_dep + [scaled_demand(dem_of(p)) for p in inst.pieces]
+            demand = [0] * n_dep + [scaled_demand(dem_of(p)) for p in pieces]
             demand += [-caps[vi] for vi in self.reload_owner]
             cb = routing.RegisterUnaryTransitVector(demand)
             routing.AddDimensionWithVehicleCapacity(cb, max(caps) if multi else 0, caps, not multi, name)
             if multi:
                 dim = routing.GetDimensionOrDie(name)
-                for node in range(n_dep + n_pc):
-                    for idx in self._indices_of(node):
-                        dim.SlackVar(idx).SetValue(0)
+                for node in range(n_dep, n_dep + n_pc):
+                    dim.SlackVar(manager.NodeToIndex(node)).SetValue(0)
                 for vi in range(len(vehicles)):
                     dim.CumulVar(routing.Start(vi)).SetValue(0)
 
         for x, p in enumerate(inst.pieces):
-            idx = manager.NodeToIndex(n_dep + x)
-            cum = time_dim.CumulVar(idx)
-            cum.SetRange(p.windows[0].start_s, p.windows[-1].end_s)
-            for a, b in zip(p.windows, p.windows[1:], strict=False):
-                if b.start_s - a.end_s > 1:
-                    cum.RemoveInterval(a.end_s + 1, b.start_s - 1)
-            if len(p.vehicles) < len(vehicles):
-                # SetAllowedVehiclesForIndex's Span<int> argument is not
-                # callable from Python in this OR-Tools build; restricting the
-                # vehicle variable is equivalent (-1 = unperformed).
-                routing.VehicleVar(idx).SetValues([-1, *p.vehicles])
-            routing.AddDisjunction([idx], p.penalty)
+            idxs = [manager.NodeToIndex(node) for node in self.piece_nodes[x]]
+            for idx, w in zip(idxs, p.windows, strict=True):
+                time_dim.CumulVar(idx).SetRange(w.start_s, w.end_s)
+                if len(p.vehicles) < len(vehicles):
+                    # SetAllowedVehiclesForIndex's Span<int> argument is not
+                    # callable from Python in this OR-Tools build; restricting
+                    # the vehicle variable is equivalent (-1 = unperformed).
+                    routing.VehicleVar(idx).SetValues([-1, *p.vehicles])
+            routing.AddDisjunction(idxs, p.penalty, 1)
         for k, vi in enumerate(self.reload_owner):
             idx = manager.NodeToIndex(n_dep + n_pc + k)
             v = vehicles[vi]
@@ -127,37 +139,49 @@ class _Model:
             routing.AddVariableMaximizedByFinalizer(time_dim.CumulVar(s))
             routing.AddVariableMinimizedByFinalizer(time_dim.CumulVar(e))
 
-        sealed = [manager.NodeToIndex(n_dep + x) for x, p in enumerate(inst.pieces) if p.sealed]
+        sealed = [manager.NodeToIndex(n) for n in range(n_dep, n_dep + n_pc) if pieces[n - n_dep].sealed]
         if sealed:
-            open_ = [manager.NodeToIndex(n_dep + x) for x, p in enumerate(inst.pieces) if not p.sealed]
+            open_ = [manager.NodeToIndex(n) for n in range(n_dep, n_dep + n_pc) if not pieces[n - n_dep].sealed]
             for idx in sealed:
                 routing.NextVar(idx).RemoveValues(open_)
-
-    def _indices_of(self, node: int) -> list[int]:
-        if node < self.n_dep:
-            return []  # depot nodes only appear as vehicle starts/ends
-        return [self.manager.NodeToIndex(node)]
-
-    def piece_index(self, x: int) -> int:
-        return int(self.manager.NodeToIndex(self.n_dep + x))
 
     def reload_indices(self, vi: int) -> list[int]:
         base = self.n_dep + self.n_pc
         return [int(self.manager.NodeToIndex(base + k)) for k, o in enumerate(self.reload_owner) if o == vi]
 
+    def _window_choice(self, vi: int, seq: Sequence[int]) -> list[int]:
+        """Window each piece of ``seq`` is served in when the vehicle leaves at shift start."""
+        problem = self.inst.problem
+        v = problem.vehicles[vi]
+        pieces = [x for x in seq if x != RELOAD]
+        tl = simulate(
+            self.inst.duration,
+            None,
+            problem.depot_location_index(v.depot_id),
+            problem.depot(v.depot_id).load_s,
+            legs_of(self.inst, seq),
+            v.shift_start_s,
+        )
+        # A missed window (-1) keeps the last one; OR-Tools will then refuse the route.
+        return [
+            k if k >= 0 else len(self.inst.pieces[x].windows) - 1 for x, k in zip(pieces, tl.window_idx, strict=True)
+        ]
+
     def to_index_routes(self, sequences: Mapping[int, Sequence[int]]) -> list[list[int]]:
         routes: list[list[int]] = []
         for vi in range(len(self.inst.problem.vehicles)):
+            seq = list(sequences.get(vi, []))
             reloads = iter(self.reload_indices(vi))
+            windows = iter(self._window_choice(vi, seq))
             route: list[int] = []
-            for x in sequences.get(vi, []):
+            for x in seq:
                 if x == RELOAD:
                     nxt = next(reloads, None)
                     if nxt is None:
                         raise ValueError(f"vehicle {vi}: more trips than max_trips")
                     route.append(nxt)
                 else:
-                    route.append(self.piece_index(x))
+                    route.append(int(self.manager.NodeToIndex(self.piece_nodes[x][next(windows)])))
             routes.append(route)
         return routes
 
@@ -172,7 +196,7 @@ class _Model:
             idx = assignment.Value(routing.NextVar(idx))
             while not routing.IsEnd(idx):
                 node = manager.IndexToNode(idx)
-                seq.append(node - self.n_dep if node < self.n_dep + self.n_pc else RELOAD)
+                seq.append(self.node_piece[node - self.n_dep] if node < self.n_dep + self.n_pc else RELOAD)
                 idx = assignment.Value(routing.NextVar(idx))
             if seq:
                 seqs[vi] = seq
@@ -188,6 +212,7 @@ def solve_ortools(
     should_stop: Callable[[], bool] | None = None,
     locks: Mapping[int, Sequence[int]] | None = None,
     initial: Mapping[int, Sequence[int]] | None = None,
+    solution_limit: int | None = None,
 ) -> OrtoolsResult | None:
     """Run first solution + guided local search; ``None`` when nothing was found.
 
@@ -204,6 +229,8 @@ def solve_ortools(
     params.local_search_metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
     remaining = max(0.05, time_limit_s - (time.monotonic() - t0))
     params.time_limit.FromMilliseconds(int(remaining * 1000))
+    if solution_limit is not None:
+        params.solution_limit = solution_limit
 
     best = [-1]
     found = [0]

@@ -119,9 +119,7 @@ class OsrmTableProvider:
         np.fill_diagonal(dist, 0)
         return TravelMatrix(np.rint(dist).astype(np.int64), np.rint(dur).astype(np.int64))
 
-    def _block(
-        self, locations: Sequence[Location], src: list[int], dst: list[int]
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def _block(self, locations: Sequence[Location], src: list[int], dst: list[int]) -> tuple[np.ndarray, np.ndarray]:
         idx = sorted(set(src) | set(dst))
         pos = {k: p for p, k in enumerate(idx)}
         coords = ";".join(f"{locations[k].lon:.6f},{locations[k].lat:.6f}" for k in idx)

@@ -1,10 +1,22 @@
-"""Portfolio: OR-Tools in this process, PyVRP in a child process, best checked plan wins.
+"""Portfolio: OR-Tools and PyVRP side by side, the best *checked* plan wins.
 
-Why a child *process* (not a thread): both engines are CPU-bound C++ that keep
-the GIL for long stretches; a separate interpreter gives PyVRP its own core.
-``subprocess`` (not ``multiprocessing``) because the service already calls
-:func:`solve` inside a ``ProcessPoolExecutor`` worker, where forking helpers or
-daemonic-process rules would bite; a plain child with pipes works anywhere.
+With two or more cores (``strategy="auto"``/``"portfolio"``) both engines run in
+child processes and this process only coordinates:
+
+* child A: PyVRP for the whole budget (seed ``s``);
+* child B: OR-Tools (a quick, robust first plan; strong at choosing which stops
+  to drop), then - when the fleet plainly has room for every stop - PyVRP with
+  seed ``s + 1`` for the rest of the budget, since PyVRP is the stronger
+  improver on such plans.  When stops may have to be dropped, OR-Tools keeps the
+  whole budget.
+
+Why child *processes*: both engines are CPU-bound C++ that hold the GIL for long
+stretches (OR-Tools during its first-solution heuristic); in-process, progress
+could not be reported while they run.  Why ``subprocess`` rather than
+``multiprocessing``: the service already calls :func:`solve` inside a
+``ProcessPoolExecutor`` worker, where fork-safety and daemonic-process rules
+would bite; a plain child with pipes works anywhere, needs no signal handlers,
+and is killed when the budget (plus a grace period) is over.
 """
 
 from __future__ import annotations
@@ -18,6 +30,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from .build import build_solution
@@ -31,84 +45,93 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Seconds kept back from the budget to build and check the plan.
-FINISH_MARGIN_S = 0.15
-#: Extra time the child gets to send its result after the deadline.
+#: Seconds kept back from the budget to build and check the plans.
+FINISH_MARGIN_S = 0.1
+FINISH_PER_PIECE_S = 0.0003
+#: Extra time a child gets to send its result after the deadline.
 CHILD_GRACE_S = 2.0
-#: Share of the budget OR-Tools gets on the calling core when PyVRP can take over.
+#: Share of the budget OR-Tools gets on core B when PyVRP can take over.
 ORTOOLS_SHARE = 0.3
+#: Below this budget, starting worker interpreters (~0.5 s each) costs more than it brings.
+PORTFOLIO_MIN_S = 3.0
+
+Step = tuple[str, float, int, str]  # engine, until (wall clock), seed, first_solution
 
 
-def _ortools(inst: Instance, params: SolveParams, reporter: _Reporter, budget: float) -> Solution | None:
-    res = solve_ortools(
-        inst,
-        time_limit_s=budget,
-        first_solution=params.first_solution,
-        on_improvement=lambda obj, n: reporter.improvement(obj, "ortools"),
-    )
-    if res is None:
-        return None
-    return build_solution(inst, res.sequences, source="ortools", start_hints=res.start_hints)
+class _Child:
+    """One worker process running ``steps``; its results arrive over a pipe."""
 
-
-class _PyvrpChild:
-    """PyVRP running in a child interpreter; results come back over a pipe."""
-
-    def __init__(self, inst: Instance, budget_s: float, seed: int, reporter: _Reporter) -> None:
-        self.result: dict[str, object] | None = None
+    def __init__(
+        self,
+        inst_blob: bytes,
+        steps: Sequence[Step],
+        deadline: float,
+        iterations: int | None,
+        reporter: _Reporter,
+        name: str,
+    ) -> None:
+        self.name = name
+        self.results: list[tuple[str, dict[str, object] | None]] = []
         self.done = threading.Event()
         self._reporter = reporter
+        self.deadline = deadline
         env = dict(os.environ)
         # The child must import this package exactly as we did.
         env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
-        self._stderr = tempfile.TemporaryFile()
+        # Closed in wait(); a context manager cannot span the child's lifetime.
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", f"{__package__}.pyvrp_worker"],
+            [sys.executable, "-m", f"{__package__}.worker"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._stderr,
             env=env,
         )
-        self.deadline = time.time() + budget_s
+        self._reader = threading.Thread(target=self._read, name=f"engine-{name}", daemon=True)
+        self._reader.start()
         assert self.proc.stdin is not None
         try:
-            pickle.dump((inst, budget_s, seed, self.deadline), self.proc.stdin)
+            # Header pickled separately: the instance blob is shared by both children.
+            self.proc.stdin.write(inst_blob)
+            pickle.dump((list(steps), deadline, iterations), self.proc.stdin)
             self.proc.stdin.close()
         except BrokenPipeError:
-            log.warning("PyVRP worker exited before reading its input")
-        self._reader = threading.Thread(target=self._read, name="pyvrp-reader", daemon=True)
-        self._reader.start()
+            log.warning("engine worker %s exited before reading its input", name)
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
         try:
             for raw in self.proc.stdout:
-                line = raw.decode().strip()
-                if line.startswith("P "):
-                    self._reporter.improvement(int(line[2:]), "pyvrp")
-                elif line.startswith("R "):
-                    self.result = json.loads(line[2:])
+                kind, _, rest = raw.decode().strip().partition(" ")
+                if kind == "P":
+                    engine, _, cost = rest.partition(" ")
+                    self._reporter.improvement(int(cost), engine)
+                elif kind == "R":
+                    engine, _, payload = rest.partition(" ")
+                    self.results.append((engine, json.loads(payload)))
+                elif kind == "D":
+                    break  # do not wait for the child's interpreter shutdown
         except Exception:  # a garbled pipe only costs us this engine
-            log.exception("reading the PyVRP worker failed")
+            log.exception("reading engine worker %s failed", self.name)
         finally:
             self.done.set()
 
-    def wait(self) -> dict[str, object] | None:
+    def wait(self) -> list[tuple[str, dict[str, object] | None]]:
         self.done.wait(max(0.0, self.deadline - time.time()) + CHILD_GRACE_S)
-        if self.proc.poll() is None:
-            self.proc.kill()
-            log.warning("PyVRP worker overran its budget and was stopped")
-        self.proc.wait()
-        if self.proc.returncode not in (0, -9) and self.result is None:
+        if not self.done.is_set():
+            log.warning("engine worker %s overran its budget and was stopped", self.name)
+        self.kill()
+        if self.proc.returncode not in (0, -9) and not self.results:
             self._stderr.seek(0)
-            log.warning("PyVRP worker failed (%s): %s", self.proc.returncode, self._stderr.read()[-2000:].decode(errors="replace"))
+            err = self._stderr.read()[-2000:].decode(errors="replace")
+            log.warning("engine worker %s failed (exit %s): %s", self.name, self.proc.returncode, err)
         self._stderr.close()
-        return self.result
+        return list(self.results)
 
     def kill(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()
-            self.proc.wait()
+        self.proc.wait()
 
 
 def _from_payload(inst: Instance, payload: dict[str, object] | None, source: str) -> Solution | None:
@@ -119,52 +142,91 @@ def _from_payload(inst: Instance, payload: dict[str, object] | None, source: str
     return build_solution(inst, seqs, source=source, start_hints=starts)
 
 
-def _pyvrp_inline(inst: Instance, budget: float, seed: int, reporter: _Reporter) -> Solution | None:
-    from .pyvrp_solver import solve_pyvrp  # imported lazily: OR-Tools-only callers never pay for it
+def _ortools_inline(inst: Instance, params: SolveParams, reporter: _Reporter, budget: float) -> Solution | None:
+    res = solve_ortools(
+        inst,
+        time_limit_s=budget,
+        first_solution=params.first_solution,
+        on_improvement=lambda obj, n: reporter.improvement(obj, "ortools"),
+        solution_limit=params.iterations,
+    )
+    if res is None:
+        return None
+    return build_solution(inst, res.sequences, source="ortools", start_hints=res.start_hints)
+
+
+def _pyvrp_inline(inst: Instance, params: SolveParams, reporter: _Reporter, budget: float) -> Solution | None:
+    from .pyvrp_solver import solve_pyvrp  # lazily: OR-Tools-only callers never pay for the import
 
     res = solve_pyvrp(
-        inst, time_limit_s=budget, seed=seed, on_improvement=lambda c: reporter.improvement(c, "pyvrp")
+        inst,
+        time_limit_s=budget,
+        seed=params.seed,
+        on_improvement=lambda c: reporter.improvement(c, "pyvrp"),
+        max_iterations=params.iterations,
     )
     if res is None:
         return None
     return build_solution(inst, res.sequences, source="pyvrp", start_hints=res.start_hints)
 
 
-def run(inst: Instance, params: SolveParams, reporter: _Reporter) -> Solution:
-    t0 = time.monotonic()
-    budget = max(0.1, params.time_limit_s - FINISH_MARGIN_S)
+def run(inst: Instance, params: SolveParams, reporter: _Reporter, started: float) -> Solution:
+    """Solve within ``params.time_limit_s`` counted from ``started`` (monotonic clock)."""
+    # Keep back the time to build and check the plans (grows with size).
+    margin = FINISH_MARGIN_S + FINISH_PER_PIECE_S * len(inst.pieces)
+    budget = max(0.1, params.time_limit_s - margin)
 
     def left() -> float:
-        return budget - (time.monotonic() - t0)
-
-    candidates: list[Solution] = []
-
-    def add(sol: Solution | None) -> None:
-        if sol is not None:
-            candidates.append(sol)
+        return budget - (time.monotonic() - started)
 
     strategy = params.strategy
     if strategy == "auto":
-        strategy = "portfolio" if params.workers >= 1 and (os.cpu_count() or 1) >= 2 else "ortools"
+        parallel = params.workers >= 1 and (os.cpu_count() or 1) >= 2 and params.time_limit_s >= PORTFOLIO_MIN_S
+        strategy = "portfolio" if parallel else "sequential"
+    candidates: list[Solution | None] = []
     if strategy == "ortools":
-        add(_ortools(inst, params, reporter, left()))
+        candidates.append(_ortools_inline(inst, params, reporter, left()))
     elif strategy == "pyvrp":
-        add(_pyvrp_inline(inst, left(), params.seed, reporter))
+        candidates.append(_pyvrp_inline(inst, params, reporter, left()))
+    elif strategy == "sequential":
+        # One core or a short budget: core B's recipe, in this process.
+        share = ORTOOLS_SHARE if fleet_has_room(inst) else 1.0
+        candidates.append(_ortools_inline(inst, params, reporter, left() * share))
+        if left() > 0.2:
+            candidates.append(_pyvrp_inline(inst, replace(params, seed=params.seed + 1), reporter, left()))
     else:
-        # Core 1: PyVRP for the whole budget in a child process.  Core 2: OR-Tools
-        # (a quick, robust first plan and strong at dropping the right stops),
-        # then - when every stop can be required - a second PyVRP run with
-        # another seed, since PyVRP is by far the stronger improver on such plans.
-        child = _PyvrpChild(inst, left(), params.seed, reporter)
-        try:
-            share = 1.0 if not fleet_has_room(inst) else ORTOOLS_SHARE
-            add(_ortools(inst, params, reporter, left() * share))
-            if left() > 0.5:
-                add(_pyvrp_inline(inst, left(), params.seed + 1, reporter))
-            add(_from_payload(inst, child.wait(), "pyvrp"))
-        finally:
+        candidates.extend(_portfolio(inst, params, reporter, left()))
+        if not any(c is not None and c.is_feasible() for c in candidates) and left() > 0.2:
+            log.warning("no engine worker delivered a plan; solving in-process with OR-Tools")
+            candidates.append(_ortools_inline(inst, params, reporter, left()))
+    return _pick(inst, [c for c in candidates if c is not None])
+
+
+def _portfolio(inst: Instance, params: SolveParams, reporter: _Reporter, budget: float) -> list[Solution | None]:
+    now = time.time()
+    deadline = now + budget
+    fs = params.first_solution
+    if fleet_has_room(inst):
+        b_steps: list[Step] = [
+            ("ortools", now + ORTOOLS_SHARE * budget, params.seed, fs),
+            ("pyvrp", deadline, params.seed + 1, fs),
+        ]
+    else:
+        b_steps = [("ortools", deadline, params.seed, fs)]
+    blob = pickle.dumps(inst, protocol=pickle.HIGHEST_PROTOCOL)
+    children = [
+        _Child(blob, [("pyvrp", deadline, params.seed, fs)], deadline, params.iterations, reporter, "A"),
+        _Child(blob, b_steps, deadline, params.iterations, reporter, "B"),
+    ]
+    out: list[Solution | None] = []
+    try:
+        for child in children:
+            for engine, payload in child.wait():
+                out.append(_from_payload(inst, payload, engine))
+    finally:
+        for child in children:
             child.kill()
-    return _pick(inst, candidates)
+    return out
 
 
 def _pick(inst: Instance, candidates: list[Solution]) -> Solution:
@@ -172,7 +234,15 @@ def _pick(inst: Instance, candidates: list[Solution]) -> Solution:
     for s in candidates:
         if not s.is_feasible():
             log.warning("%s plan rejected by the checker: %s", s.source, list(s._violations[:5]))
+    # What each engine achieved, for logs and metrics (None = rejected by the checker).
+    stats: dict[str, object] = {}
+    for s in candidates:
+        prev = stats.get(s.source)
+        cost = s.cost if s.is_feasible() else None
+        if prev is None or (cost is not None and cost < prev):  # type: ignore[operator]
+            stats[s.source] = cost
     if ok:
-        # Deterministic tie-break: cost, then engine name.
-        return min(ok, key=lambda s: (s.cost, s.source))
-    return build_solution(inst, {}, source="none")
+        # Deterministic tie-break: cost, then engine name (min keeps the first of equals).
+        best = min(ok, key=lambda s: (s.cost, s.source))
+        return replace(best, stats={"engines": stats})
+    return replace(build_solution(inst, {}, source="none"), stats={"engines": stats})

@@ -18,12 +18,13 @@ feasible *and* our checker agrees.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import pyvrp
-from pyvrp.stop import MaxRuntime
+from pyvrp.stop import MaxIterations, MultipleCriteria, StoppingCriterion
 
 from .build import RELOAD
 from .instance import Instance, eligible, fleet_has_room, scaled_capacity, scaled_demand
@@ -33,6 +34,8 @@ log = logging.getLogger(__name__)
 
 #: Travel time that no shift can absorb: forbids an arc through time warp.
 UNREACHABLE = 10 * MAX_TIME_S
+#: PyVRP's CostEvaluator.cost() of an infeasible solution is "a very large number".
+INFEASIBLE_COST = 2**60
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,8 +145,8 @@ def build_data(inst: Instance, *, required: bool | None = None) -> _Mapping:
         clients=clients,
         depots=depots,
         vehicle_types=vehicle_types,
-        distance_matrices=matrices,
-        duration_matrices=matrices,
+        distance_matrices=matrices,  # type: ignore[arg-type]  # stub wants ndarray[int]
+        duration_matrices=matrices,  # type: ignore[arg-type]
         groups=groups,
     )
     return _Mapping(data, client_piece, type_members, optional_total)
@@ -162,21 +165,82 @@ class _Callbacks(pyvrp.IteratedLocalSearchCallbacks):
             self._report(int(best.distance_cost() + best.fixed_vehicle_cost()) + dropped)
 
 
+class _Deadline:
+    """Stopping criterion on an absolute clock.
+
+    ``MaxRuntime`` starts counting at its first call, i.e. after PyVRP's
+    initial exhaustive local search, which takes ~1 s on 1,000 stops and would
+    make us overrun the caller's budget.
+    """
+
+    def __init__(self, deadline: float) -> None:
+        self._deadline = deadline
+
+    def __call__(self, best_cost: int) -> bool:
+        return time.monotonic() >= self._deadline
+
+
+class _GiveUp:
+    """Stopping criterion: quit a run that is still infeasible after ``after_s`` seconds."""
+
+    def __init__(self, after_s: float) -> None:
+        self._after = after_s
+        self._t0: float | None = None
+        self.triggered = False
+
+    def __call__(self, best_cost: int) -> bool:
+        if self._t0 is None:
+            self._t0 = time.perf_counter()
+        # PyVRP reports an infeasible best as a huge cost.
+        if best_cost >= INFEASIBLE_COST and time.perf_counter() - self._t0 > self._after:
+            self.triggered = True
+        return self.triggered
+
+
+def _run(
+    mapping: _Mapping,
+    deadline: float,
+    seed: int,
+    on_improvement: Callable[[int], None] | None,
+    max_iterations: int | None,
+    give_up: _GiveUp | None = None,
+) -> pyvrp.Result:
+    # A fresh ILS params object: SolveParams' default one is shared module state.
+    callbacks = _Callbacks(on_improvement, mapping.optional_total) if on_improvement is not None else None
+    params = pyvrp.SolveParams(ils=pyvrp.IteratedLocalSearchParams(callbacks=callbacks))  # type: ignore[arg-type]
+    criteria: list[StoppingCriterion] = [_Deadline(deadline)]
+    if max_iterations is not None:
+        criteria.append(MaxIterations(max_iterations))
+    if give_up is not None:
+        criteria.append(give_up)
+    return pyvrp.solve(mapping.data, MultipleCriteria(criteria), seed=seed, collect_stats=False, params=params)
+
+
 def solve_pyvrp(
     inst: Instance,
     *,
     time_limit_s: float,
     seed: int = 0,
     on_improvement: Callable[[int], None] | None = None,
+    max_iterations: int | None = None,
 ) -> PyvrpResult | None:
-    """Iterated local search for ``time_limit_s``; ``None`` when no feasible plan was found."""
+    """Iterated local search for ``time_limit_s``; ``None`` when no feasible plan was found.
+
+    When the fleet looks large enough, every stop is first made *required*
+    (PyVRP's strongest mode).  If that run is still infeasible at 40 % of the
+    budget - some stop really must be dropped - the rest of the budget goes to
+    the prize-collecting model, where stops are optional with their penalties.
+    """
+    # Model building counts against the budget too; keep a little for the caller.
+    deadline = time.monotonic() + max(0.05, time_limit_s - 0.05)
     mapping = build_data(inst)
-    # A fresh ILS params object: SolveParams' default one is shared module state.
-    ils = pyvrp.IteratedLocalSearchParams(
-        callbacks=_Callbacks(on_improvement, mapping.optional_total) if on_improvement is not None else None  # type: ignore[arg-type]
-    )
-    params = pyvrp.SolveParams(ils=ils)
-    result = pyvrp.solve(mapping.data, MaxRuntime(max(0.05, time_limit_s)), seed=seed, collect_stats=False, params=params)
+    required = fleet_has_room(inst)
+    give_up = _GiveUp(0.4 * time_limit_s) if required else None
+    result = _run(mapping, deadline, seed, on_improvement, max_iterations, give_up)
+    if required and not result.best.is_feasible() and deadline - time.monotonic() > 0.05:
+        log.info("PyVRP: required-stops model infeasible; switching to optional stops")
+        mapping = build_data(inst, required=False)
+        result = _run(mapping, deadline, seed, on_improvement, max_iterations)
     best = result.best
     if not best.is_feasible():
         log.info("PyVRP found no feasible plan")

@@ -83,7 +83,8 @@ class ProblemIn(_Strict):
 class SolveParamsIn(_Strict):
     time_limit_s: float = Field(10.0, gt=0, le=3600)
     seed: int = Field(0, ge=0)
-    strategy: Literal["auto", "ortools", "pyvrp", "portfolio"] = "auto"
+    strategy: Literal["auto", "ortools", "pyvrp", "portfolio", "sequential"] = "auto"
+    iterations: int | None = Field(None, ge=1, description="Reproducible mode: stop engines by iterations, not time")
 
 
 class SolveRequest(_Strict):

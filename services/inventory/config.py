@@ -1,0 +1,22 @@
+"""Inventory's own tunables (``LIFELINE_INVENTORY_`` prefix), beside the shared Settings."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class InventoryConfig(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LIFELINE_INVENTORY_", env_file=".env", extra="ignore")
+
+    # A backorder waiting longer than this is rejected: the household should order again
+    # (or be served by another channel) rather than wait on stock that is not coming.
+    backorder_max_age_h: float = Field(default=72.0, gt=0)
+    backorder_sweep_interval_s: float = Field(default=60.0, gt=0)
+    # Backorders tried per stock arrival: bounds one event's transaction.
+    backorder_batch: int = Field(default=500, gt=0)
+    # Recent demand for days-of-supply figures and low-stock alerts.
+    demand_window_days: float = Field(default=7.0, gt=0)
+    low_stock_days: float = Field(default=3.0, ge=0)
+    low_stock_units: int = Field(default=10, ge=0)
+    max_stock_events_per_request: int = Field(default=1000, gt=0, le=10_000)

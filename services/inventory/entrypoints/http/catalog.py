@@ -1,0 +1,77 @@
+"""Depots and SKUs: the catalog inventory owns (admin writes, any signed-in caller reads)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query, Response, status
+
+from services.inventory.adapters.orm import DepotPublic, DepotUpsert, SkuPublic, SkuUpsert
+from services.inventory.domain.commands import DefineDepot, DefineSku
+from services.inventory.entrypoints.http.deps import (
+    Admin,
+    ContextDep,
+    CurrentUser,
+    DepotId,
+    SkuId,
+    UowDep,
+)
+from services.inventory.service_layer import handlers
+from shared.events.payloads import Category
+
+router = APIRouter(prefix="/v1", tags=["catalog"])
+
+
+@router.put(
+    "/depots/{depot_id}",
+    response_model=DepotPublic,
+    responses={201: {"description": "created"}, 200: {"description": "updated or unchanged"}},
+)
+def put_depot(
+    depot_id: DepotId, body: DepotUpsert, _admin: Admin, uow: UowDep, ctx: ContextDep,
+    response: Response,
+) -> DepotPublic:
+    """Create or replace a depot; publishes ``lifeline.depot.defined`` when it changed."""
+    depot, created = handlers.define_depot(
+        uow,
+        DefineDepot(
+            depot_id=depot_id, name=body.name, tier=body.tier, lat=body.lat, lon=body.lon,
+            district=body.district, cold_storage=body.cold_storage,
+            community_ids=tuple(body.community_ids),
+        ),
+        ctx,
+    )
+    response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+    return depot
+
+
+@router.get("/depots", response_model=list[DepotPublic])
+def get_depots(_user: CurrentUser, uow: UowDep) -> list[DepotPublic]:
+    return handlers.list_depots(uow)
+
+
+@router.put(
+    "/skus/{sku}",
+    response_model=SkuPublic,
+    responses={201: {"description": "created"}, 200: {"description": "updated or unchanged"}},
+)
+def put_sku(
+    sku: SkuId, body: SkuUpsert, _admin: Admin, uow: UowDep, ctx: ContextDep, response: Response
+) -> SkuPublic:
+    """Create or replace a SKU; publishes ``lifeline.sku.defined`` when it changed."""
+    result, created = handlers.define_sku(
+        uow,
+        DefineSku(
+            sku=sku, name=body.name, category=body.category, unit_weight_kg=body.unit_weight_kg,
+            unit_volume_l=body.unit_volume_l, cold_chain=body.cold_chain, urgent=body.urgent,
+            ration=body.ration.model_dump() if body.ration else None,
+        ),
+        ctx,
+    )
+    response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+    return result
+
+
+@router.get("/skus", response_model=list[SkuPublic])
+def get_skus(
+    _user: CurrentUser, uow: UowDep, category: Category | None = Query(default=None)
+) -> list[SkuPublic]:
+    return handlers.list_skus(uow, category)

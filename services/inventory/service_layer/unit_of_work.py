@@ -1,0 +1,31 @@
+"""Inventory's unit of work: the shared outbox/inbox transaction plus its repositories."""
+
+from __future__ import annotations
+
+from typing import Self
+
+from services.inventory.adapters.repository import (
+    AllocationRepository,
+    CatalogRepository,
+    CommunityRepository,
+    LedgerRepository,
+    StockRepository,
+)
+from shared.messaging.unit_of_work import SqlUnitOfWork
+
+
+class InventoryUnitOfWork(SqlUnitOfWork):
+    catalog: CatalogRepository
+    communities: CommunityRepository
+    stock: StockRepository
+    ledger: LedgerRepository
+    allocations: AllocationRepository
+
+    def __enter__(self) -> Self:
+        super().__enter__()
+        self.catalog = CatalogRepository(self.session)
+        self.communities = CommunityRepository(self.session)
+        self.stock = StockRepository(self.session)
+        self.ledger = LedgerRepository(self.session)
+        self.allocations = AllocationRepository(self.session)
+        return self

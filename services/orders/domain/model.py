@@ -1,0 +1,84 @@
+"""The orders domain vocabulary: statuses, priorities, household flags, communities.
+
+Pure Python: no web, database or broker imports, so the rules can be unit-tested alone.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class OrderStatus(enum.StrEnum):
+    PLACED = "placed"
+    RESERVED = "reserved"
+    BACKORDERED = "backordered"
+    REJECTED = "rejected"
+    SCHEDULED = "scheduled"
+    DELIVERED = "delivered"
+    DELIVERY_FAILED = "delivery_failed"
+    CANCELLED = "cancelled"
+
+
+class Priority(enum.StrEnum):
+    MEDICAL = "medical"
+    VULNERABLE = "vulnerable"
+    STANDARD = "standard"
+
+
+class HouseholdFlag(enum.StrEnum):
+    ELDERLY_ALONE = "elderly_alone"
+    DISABLED = "disabled"
+    CHRONIC_ILLNESS = "chronic_illness"
+    PREGNANT = "pregnant"
+    INFANT = "infant"
+
+
+class RiskLevel(enum.StrEnum):
+    SEALED = "sealed"
+    CONTROLLED = "controlled"
+    PREVENTION = "prevention"
+    NORMAL = "normal"
+
+
+# Every flag marks one of the priority groups of the lockdown reports (SPEC section 2).
+PRIORITY_FLAGS: frozenset[str] = frozenset(flag.value for flag in HouseholdFlag)
+
+# Statuses a requester may still cancel from: before the route is dispatched.
+CANCELLABLE: frozenset[OrderStatus] = frozenset(
+    {OrderStatus.PLACED, OrderStatus.RESERVED, OrderStatus.BACKORDERED}
+)
+
+
+@dataclass(frozen=True)
+class RationRule:
+    quantity: int
+    per_days: int
+
+
+@dataclass(frozen=True)
+class CatalogItem:
+    """What orders needs to know about a SKU (the catalog read model)."""
+
+    sku: str
+    category: str
+    urgent: bool = False
+    ration: RationRule | None = None
+
+
+@dataclass(frozen=True)
+class HouseholdProfile:
+    id: str
+    community_id: str
+    members: int
+    flags: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def is_vulnerable(self) -> bool:
+        return bool(self.flags & PRIORITY_FLAGS)
+
+
+@dataclass(frozen=True)
+class Line:
+    sku: str
+    quantity: int

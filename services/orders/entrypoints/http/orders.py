@@ -1,0 +1,196 @@
+"""Orders: place, read, list, cancel. Thin: HTTP -> command -> handler -> response."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import re
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Header, Path, Query, Response, status
+
+from services.orders.adapters.orm import utc
+from services.orders.domain.commands import CancelOrder, PlaceOrder
+from services.orders.domain.model import Line
+from services.orders.entrypoints.http.deps import (
+    OrderCanceller,
+    Orderer,
+    OrderReader,
+    SettingsDep,
+    UowDep,
+)
+from services.orders.entrypoints.http.schemas import (
+    CancelRequest,
+    DeliverySchedule,
+    OrderCreate,
+    OrderDetailPublic,
+    OrderItem,
+    OrderPage,
+    OrderPublic,
+    OrderStatusName,
+    TimelineEntryPublic,
+)
+from services.orders.service_layer import handlers
+from services.orders.service_layer.handlers import OrderDetails
+from shared.auth import Principal
+from shared.http import DomainError
+
+router = APIRouter(prefix="/v1/orders", tags=["orders"])
+
+ORDER_ID_PATTERN = r"^O-[0-9A-HJKMNP-TV-Z]{26}$"
+OrderId = Annotated[str, Path(pattern=ORDER_ID_PATTERN)]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$"),
+]
+
+
+def order_public(details: OrderDetails) -> OrderPublic:
+    order = details.order
+    schedule = None
+    if order.plan_id is not None:
+        schedule = DeliverySchedule(
+            plan_id=order.plan_id, vehicle_id=order.vehicle_id, stop_id=order.stop_id,
+            eta=utc(order.eta), window_start=utc(order.window_start),
+            window_end=utc(order.window_end),
+        )
+    return OrderPublic(
+        id=order.id, status=order.status, priority=order.priority,  # type: ignore[arg-type]
+        household_id=order.household_id, community_id=order.community_id,
+        items=[OrderItem(sku=line.sku, quantity=line.quantity) for line in details.lines],
+        contactless=order.contactless, note=order.note, depot_id=order.depot_id,
+        schedule=schedule, status_reason=order.status_reason,
+        delivered_at=utc(order.delivered_at), received_by=order.received_by,
+        created_at=utc(order.created_at), updated_at=utc(order.updated_at),  # type: ignore[arg-type]
+    )
+
+
+def order_detail(details: OrderDetails) -> OrderDetailPublic:
+    timeline = [
+        TimelineEntryPublic(at=utc(entry.at), status=entry.status, detail=entry.detail)  # type: ignore[arg-type]
+        for entry in details.timeline or ()
+    ]
+    return OrderDetailPublic(**order_public(details).model_dump(), timeline=timeline)
+
+
+def _household_for(principal: Principal, body: OrderCreate) -> str:
+    if principal.role == "resident":
+        if body.household_id is not None and body.household_id != principal.subject:
+            raise DomainError(
+                "a resident orders for his own household only; leave household_id out",
+                code="household_mismatch", field="household_id",
+            )
+        return principal.subject
+    if body.household_id is None:
+        raise DomainError(
+            "household_id is required when ordering on behalf of a household",
+            code="missing_field", field="household_id",
+        )
+    return body.household_id
+
+
+def _fingerprint(household_id: str, body: OrderCreate) -> str:
+    canonical = json.dumps(
+        {"household_id": household_id, "items": [[i.sku, i.quantity] for i in body.items],
+         "contactless": body.contactless, "note": body.note},
+        separators=(",", ":"), sort_keys=True,
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        200: {"model": OrderPublic, "description": "replay of an Idempotency-Key"},
+        409: {"description": "Idempotency-Key reused with another body"},
+        422: {"description": "invalid order: unknown SKU, quantity, ration exceeded ..."},
+        429: {"description": "too many orders for this household; see Retry-After"},
+    },
+)
+def place_order(
+    body: OrderCreate,
+    principal: Orderer,
+    uow: UowDep,
+    settings: SettingsDep,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> OrderPublic:
+    """Place an order. Lines naming the same SKU are merged (quantities summed) before
+    the per-line maximum and the rations are checked."""
+    household_id = _household_for(principal, body)
+    command = PlaceOrder(
+        caller=f"{principal.role}:{principal.subject}",
+        household_id=household_id,
+        lines=tuple(Line(item.sku, item.quantity) for item in body.items),
+        contactless=body.contactless,
+        note=body.note,
+        idempotency_key=idempotency_key,
+        request_fingerprint=_fingerprint(household_id, body),
+    )
+    details, created = handlers.place_order(
+        command, principal, uow, rate_per_minute=settings.order_rate_per_minute
+    )
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return order_public(details)
+
+
+def _decode_cursor(cursor: str) -> str:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        order_id = base64.urlsafe_b64decode(padded.encode()).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        order_id = ""
+    if not re.fullmatch(ORDER_ID_PATTERN, order_id):
+        raise DomainError("cursor is not one this API returned", code="invalid_cursor",
+                          field="cursor")
+    return order_id
+
+
+def _encode_cursor(order_id: str) -> str:
+    return base64.urlsafe_b64encode(order_id.encode()).decode().rstrip("=")
+
+
+@router.get("")
+def list_orders(
+    principal: OrderReader,
+    uow: UowDep,
+    status_filter: Annotated[OrderStatusName | None, Query(alias="status")] = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> OrderPage:
+    """Newest first. Residents see their household's orders, workers their communities',
+    dispatchers and admins all; pass `next_cursor` back as `cursor` for the next page."""
+    before = _decode_cursor(cursor) if cursor else None
+    items, last = handlers.list_orders(
+        principal, uow, status_filter=status_filter, before_id=before, limit=limit
+    )
+    return OrderPage(
+        items=[order_public(item) for item in items],
+        next_cursor=_encode_cursor(last) if last else None,
+    )
+
+
+@router.get("/{order_id}")
+def get_order(order_id: OrderId, principal: OrderReader, uow: UowDep) -> OrderDetailPublic:
+    """Status, priority, depot, the delivery window and ETA once scheduled, the timeline.
+    Another household's order is a 404."""
+    return order_detail(handlers.get_order(order_id, principal, uow))
+
+
+@router.post(
+    "/{order_id}/cancel",
+    responses={409: {"description": "already on a dispatched route, delivered or rejected"}},
+)
+def cancel_order(
+    order_id: OrderId,
+    principal: OrderCanceller,
+    uow: UowDep,
+    body: Annotated[CancelRequest | None, Body()] = None,
+) -> OrderDetailPublic:
+    """Cancel until the order's route is dispatched (placed, reserved, backordered)."""
+    reason = body.reason if body is not None else CancelRequest().reason
+    return order_detail(handlers.cancel_order(CancelOrder(order_id, reason), principal, uow))

@@ -1,0 +1,497 @@
+"""Use cases: each takes a command (or an event payload) and a unit of work.
+
+Every write is one transaction: the state change, its timeline row and its outbox
+event commit together or not at all.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from sqlalchemy.exc import IntegrityError
+
+from services.orders.adapters.orm import CatalogSku, Community, Household, Order, TimelineEntry, utc
+from services.orders.adapters.repository import NOT_COUNTING
+from services.orders.domain import rules, status
+from services.orders.domain.commands import (
+    CancelOrder,
+    PlaceOrder,
+    RegisterCommunity,
+    RegisterHousehold,
+)
+from services.orders.domain.ids import new_order_id
+from services.orders.domain.model import HouseholdProfile, Line, OrderStatus
+from services.orders.service_layer.unit_of_work import OrdersUnitOfWork
+from shared.auth import Principal
+from shared.events import payloads
+from shared.http import Conflict, DomainError, Forbidden, NotFound, TooManyRequests
+from shared.messaging.consumer import PoisonEvent
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _rule_error(violation: rules.RuleViolation) -> DomainError:
+    return DomainError(
+        violation.message, code=violation.code, field=violation.field, **violation.context
+    )
+
+
+def _retry_on_conflict(attempt: Callable[[], T]) -> T:
+    """Run once more when a concurrent writer inserted the same key first (PostgreSQL)."""
+    try:
+        return attempt()
+    except IntegrityError:
+        return attempt()
+
+
+# --- communities and households --------------------------------------------------------
+
+_COMMUNITY_FIELDS = ("name", "district", "lat", "lon", "risk_level", "receiving_windows",
+                     "gate_service_min")
+
+
+def register_community(cmd: RegisterCommunity, uow: OrdersUnitOfWork) -> tuple[Community, bool]:
+    """Create or update a community; publishes Registered once, then Updated on change."""
+    try:
+        windows = rules.validate_receiving_windows(cmd.receiving_windows)
+    except rules.RuleViolation as violation:
+        raise _rule_error(violation) from violation
+    wanted: dict[str, Any] = {
+        "name": cmd.name, "district": cmd.district, "lat": cmd.lat, "lon": cmd.lon,
+        "risk_level": cmd.risk_level, "receiving_windows": [list(w) for w in windows],
+        "gate_service_min": cmd.gate_service_min,
+    }
+
+    def attempt() -> tuple[Community, bool]:
+        with uow:
+            now = utcnow()
+            community = uow.communities.get(cmd.community_id, for_update=True)
+            created = community is None
+            if community is None:
+                community = Community(id=cmd.community_id, created_at=now, updated_at=now, **wanted)
+                uow.communities.add(community)
+                event: type[payloads.CommunityChanged] = payloads.CommunityRegistered
+            else:
+                if all(getattr(community, name) == wanted[name] for name in _COMMUNITY_FIELDS):
+                    return community, False  # nothing changed: no event
+                for name in _COMMUNITY_FIELDS:
+                    setattr(community, name, wanted[name])
+                community.updated_at = now
+                event = payloads.CommunityUpdated
+            uow.session.flush()
+            uow.publish(event(
+                community_id=community.id, name=community.name, district=community.district,
+                lat=community.lat, lon=community.lon, risk_level=community.risk_level,  # type: ignore[arg-type]
+                receiving_windows=[tuple(w) for w in community.receiving_windows],  # type: ignore[misc]
+                gate_service_min=community.gate_service_min,
+            ))
+            uow.commit()
+            return community, created
+
+    return _retry_on_conflict(attempt)
+
+
+def get_community(community_id: str, uow: OrdersUnitOfWork) -> Community:
+    with uow:
+        community = uow.communities.get(community_id)
+        if community is None:
+            raise NotFound(f"community {community_id} not found", community_id=community_id)
+        return community
+
+
+def list_communities(
+    uow: OrdersUnitOfWork, *, district: str | None, risk_level: str | None
+) -> Sequence[Community]:
+    with uow:
+        return uow.communities.list(district=district, risk_level=risk_level)
+
+
+def register_household(
+    cmd: RegisterHousehold, principal: Principal, uow: OrdersUnitOfWork
+) -> tuple[Household, bool]:
+    # Scope first, existence second: a worker learns nothing about other communities.
+    if not principal.can_act_for_community(cmd.community_id):
+        raise Forbidden(
+            f"you may not register households in community {cmd.community_id}",
+            field="community_id",
+        )
+
+    def attempt() -> tuple[Household, bool]:
+        with uow:
+            if uow.communities.get(cmd.community_id) is None:
+                raise DomainError(
+                    f"community {cmd.community_id} is not registered",
+                    code="unknown_community", field="community_id",
+                )
+            now = utcnow()
+            household = uow.households.get(cmd.household_id, for_update=True)
+            created = household is None
+            flags = sorted(cmd.flags)
+            if household is None:
+                household = Household(
+                    id=cmd.household_id, community_id=cmd.community_id, members=cmd.members,
+                    flags=flags, created_at=now, updated_at=now,
+                )
+                uow.households.add(household)
+            else:
+                if not principal.can_act_for_community(household.community_id):
+                    raise Forbidden(
+                        f"household {cmd.household_id} belongs to a community outside your scope",
+                        field="household_id",
+                    )
+                household.community_id = cmd.community_id
+                household.members = cmd.members
+                household.flags = flags
+                household.updated_at = now
+            uow.commit()
+            return household, created
+
+    return _retry_on_conflict(attempt)
+
+
+def get_household(household_id: str, principal: Principal, uow: OrdersUnitOfWork) -> Household:
+    with uow:
+        household = uow.households.get(household_id)
+        visible = household is not None and (
+            principal.role == "admin"
+            or principal.household_id == household.id
+            or (principal.role == "community_worker"
+                and household.community_id in principal.community_ids)
+        )
+        if household is None or not visible:
+            raise NotFound(f"household {household_id} not found", household_id=household_id)
+        return household
+
+
+# --- orders ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class OrderView:
+    """What the API shows of an order (built without the ORM on the intake hot path)."""
+
+    id: str
+    household_id: str
+    community_id: str
+    status: str
+    priority: str
+    contactless: bool
+    note: str | None
+    created_at: datetime
+    updated_at: datetime
+    status_reason: str | None = None
+    depot_id: str | None = None
+    plan_id: str | None = None
+    vehicle_id: str | None = None
+    stop_id: str | None = None
+    eta: datetime | None = None
+    window_start: datetime | None = None
+    window_end: datetime | None = None
+    delivered_at: datetime | None = None
+    received_by: str | None = None
+
+    @classmethod
+    def of(cls, order: Order) -> OrderView:
+        return cls(
+            id=order.id, household_id=order.household_id, community_id=order.community_id,
+            status=order.status, priority=order.priority, contactless=order.contactless,
+            note=order.note, created_at=utc(order.created_at), updated_at=utc(order.updated_at),
+            status_reason=order.status_reason, depot_id=order.depot_id, plan_id=order.plan_id,
+            vehicle_id=order.vehicle_id, stop_id=order.stop_id, eta=utc(order.eta),
+            window_start=utc(order.window_start), window_end=utc(order.window_end),
+            delivered_at=utc(order.delivered_at), received_by=order.received_by,
+        )
+
+
+@dataclass
+class OrderDetails:
+    order: OrderView
+    lines: list[Line]
+    timeline: Sequence[TimelineEntry] | None = None
+
+
+def place_order(
+    cmd: PlaceOrder,
+    principal: Principal,
+    uow: OrdersUnitOfWork,
+    *,
+    rate_per_minute: int,
+) -> tuple[OrderDetails, bool]:
+    """Returns the order and whether it was created (False: an idempotent replay)."""
+    try:
+        lines = rules.merge_lines(cmd.lines)
+    except rules.RuleViolation as violation:
+        raise _rule_error(violation) from violation
+    try:
+        placed = _place(cmd, lines, principal, uow, rate_per_minute)
+    except IntegrityError:
+        # Only the (caller, idempotency key) constraint can clash: a concurrent request
+        # with the same key committed first. Answer as its replay.
+        if cmd.idempotency_key is None:
+            raise
+        placed = None
+    if placed is not None:
+        return placed, True
+    with uow:
+        assert cmd.idempotency_key is not None
+        existing = uow.orders.by_idempotency_key(cmd.caller, cmd.idempotency_key)
+        if existing is None:  # pragma: no cover - the clash above says it exists
+            raise Conflict("concurrent request with this Idempotency-Key", code="retry")
+        return _replay(existing, cmd, uow), False
+
+
+def _place(
+    cmd: PlaceOrder,
+    lines: tuple[Line, ...],
+    principal: Principal,
+    uow: OrdersUnitOfWork,
+    rate_per_minute: int,
+) -> OrderDetails | None:
+    """The order, or None when the idempotency key was used before (replay it)."""
+    with uow:
+        now = utcnow()
+        store = uow.intake
+        household = store.lock_household(cmd.household_id)
+        if household is None:
+            raise DomainError(
+                f"household {cmd.household_id} is not registered",
+                code="unknown_household", field="household_id",
+            )
+        community_id, members, flags = household
+        if principal.role == "community_worker" and not principal.can_act_for_community(
+            community_id
+        ):
+            raise Forbidden(
+                f"household {cmd.household_id} is not in one of your communities",
+                field="household_id",
+            )
+        if cmd.idempotency_key is not None and store.has_idempotency_key(
+            cmd.caller, cmd.idempotency_key
+        ):
+            return None
+        catalog = store.catalog([line.sku for line in lines])
+        try:
+            rules.require_known_skus(lines, catalog)
+            rules.check_rate(
+                store.recent_order_times(cmd.household_id, now - timedelta(seconds=60)),
+                rate_per_minute, now,
+            )
+            since = rules.ration_window_start(catalog, (line.sku for line in lines), now)
+            if since is not None:
+                rationed = [line.sku for line in lines if catalog[line.sku].ration is not None]
+                history = store.ration_history(cmd.household_id, rationed, since, NOT_COUNTING)
+                rules.check_rations(lines, catalog, history, now)
+        except rules.RuleViolation as violation:
+            raise _rule_error(violation) from violation
+        except rules.RateLimited as limited:
+            raise TooManyRequests(
+                str(limited), retry_after_s=limited.retry_after_s, limit_per_minute=limited.limit,
+            ) from limited
+        profile = HouseholdProfile(cmd.household_id, community_id, members, flags)
+        priority = rules.derive_priority(profile, lines, catalog)
+        order = OrderView(
+            id=new_order_id(), household_id=cmd.household_id, community_id=community_id,
+            status=OrderStatus.PLACED.value, priority=priority.value,
+            contactless=cmd.contactless, note=cmd.note, created_at=now, updated_at=now,
+        )
+        store.insert_order(
+            {**vars(order), "closed_plan_ids": [], "caller": cmd.caller,
+             "idempotency_key": cmd.idempotency_key,
+             "request_fingerprint": cmd.request_fingerprint},
+            lines,
+            {"order_id": order.id, "at": now, "status": order.status,
+             "detail": {"priority": order.priority, "by": cmd.caller}},
+        )
+        uow.publish(payloads.OrderPlaced(
+            order_id=order.id, household_id=order.household_id,
+            community_id=order.community_id, priority=priority.value, placed_at=now,
+            contactless=cmd.contactless,
+            items=[payloads.OrderLine(sku=line.sku, quantity=line.quantity) for line in lines],
+        ))
+        uow.commit()
+        return OrderDetails(order, list(lines))
+
+
+def _replay(existing: Order, cmd: PlaceOrder, uow: OrdersUnitOfWork) -> OrderDetails:
+    if existing.request_fingerprint != cmd.request_fingerprint:
+        raise Conflict(
+            "this Idempotency-Key was already used with a different request",
+            code="idempotency_key_reused", order_id=existing.id,
+        )
+    return OrderDetails(OrderView.of(existing), uow.orders.lines([existing.id])[existing.id])
+
+
+def can_see(principal: Principal, order: Order) -> bool:
+    if principal.role in ("admin", "dispatcher"):
+        return True
+    if principal.role == "resident":
+        return order.household_id == principal.subject
+    if principal.role == "community_worker":
+        return order.community_id in principal.community_ids
+    return False
+
+
+def get_order(order_id: str, principal: Principal, uow: OrdersUnitOfWork) -> OrderDetails:
+    with uow:
+        order = uow.orders.get(order_id)
+        # Someone else's order is "not found", never "forbidden": no object-level leak.
+        if order is None or not can_see(principal, order):
+            raise NotFound(f"order {order_id} not found", order_id=order_id)
+        return OrderDetails(OrderView.of(order), uow.orders.lines([order.id])[order.id],
+                            uow.orders.timeline(order.id))
+
+
+def list_orders(
+    principal: Principal,
+    uow: OrdersUnitOfWork,
+    *,
+    status_filter: str | None,
+    before_id: str | None,
+    limit: int,
+) -> tuple[list[OrderDetails], str | None]:
+    scope: dict[str, Any] = {}
+    if principal.role == "resident":
+        scope["household_id"] = principal.subject
+    elif principal.role == "community_worker":
+        scope["community_ids"] = sorted(principal.community_ids)
+    with uow:
+        orders = uow.orders.page(
+            status=status_filter, before_id=before_id, limit=limit + 1, **scope
+        )
+        more = len(orders) > limit
+        orders = orders[:limit]
+        lines = uow.orders.lines([order.id for order in orders])
+        items = [OrderDetails(OrderView.of(order), lines[order.id]) for order in orders]
+    return items, (orders[-1].id if more and orders else None)
+
+
+def cancel_order(cmd: CancelOrder, principal: Principal, uow: OrdersUnitOfWork) -> OrderDetails:
+    with uow:
+        order = uow.orders.get(cmd.order_id, for_update=True)
+        if order is None or not can_see(principal, order):
+            raise NotFound(f"order {cmd.order_id} not found", order_id=cmd.order_id)
+        current = OrderStatus(order.status)
+        # Cancelling twice is harmless: the second answer is the cancelled order, no event.
+        if current is not OrderStatus.CANCELLED:
+            refusal = status.cancellation_refusal(current)
+            if refusal is not None:
+                raise Conflict(
+                    f"order {order.id} cannot be cancelled: {refusal}",
+                    code="not_cancellable", status=current.value,
+                )
+            now = utcnow()
+            order.status = OrderStatus.CANCELLED.value
+            order.status_reason = cmd.reason
+            order.updated_at = now
+            uow.session.flush()
+            uow.orders.add_timeline(order.id, now, OrderStatus.CANCELLED.value, {
+                "reason": cmd.reason, "by": f"{principal.role}:{principal.subject}",
+            })
+            uow.publish(payloads.OrderCancelled(order_id=order.id, reason=cmd.reason))
+        details = OrderDetails(OrderView.of(order), uow.orders.lines([order.id])[order.id],
+                               uow.orders.timeline(order.id))
+        uow.commit()
+        return details
+
+
+# --- events from other services ----------------------------------------------------------
+
+def define_sku(payload: payloads.SkuDefined, uow: OrdersUnitOfWork) -> None:
+    """Upsert the catalog read model (the topic is compacted: the last definition wins)."""
+    sku = uow.catalog.get(payload.sku)
+    values: dict[str, Any] = {
+        "name": payload.name, "category": payload.category,
+        "unit_weight_kg": payload.unit_weight_kg, "unit_volume_l": payload.unit_volume_l,
+        "cold_chain": payload.cold_chain, "urgent": payload.urgent,
+        "ration_quantity": payload.ration.quantity if payload.ration else None,
+        "ration_per_days": payload.ration.per_days if payload.ration else None,
+        "updated_at": utcnow(),
+    }
+    if sku is None:
+        uow.catalog.add(CatalogSku(sku=payload.sku, **values))
+    else:
+        for name, value in values.items():
+            setattr(sku, name, value)
+    uow.session.flush()
+
+
+def list_catalog(uow: OrdersUnitOfWork) -> Sequence[CatalogSku]:
+    with uow:
+        return uow.catalog.list()
+
+
+def apply_fact(order_id: str, fact: status.Fact, at: datetime, uow: OrdersUnitOfWork) -> None:
+    """Move an order along the status machine; ignored facts change nothing."""
+    order = uow.orders.get(order_id, for_update=True)
+    if order is None:
+        # Orders are created here before any service hears of them: an unknown id can
+        # never become valid.
+        raise PoisonEvent(f"unknown order {order_id}")
+    tracking = status.Tracking(
+        status=OrderStatus(order.status),
+        plan_id=order.plan_id,
+        closed_plan_ids=frozenset(order.closed_plan_ids or ()),
+        scheduled_fact_at=utc(order.scheduled_fact_at),
+    )
+    changes = status.advance(tracking, fact)
+    if not changes:
+        log.info("order %s: %s ignored in status %s", order_id, type(fact).__name__, order.status)
+        return
+    values = _fact_values(fact, order)
+    values["status"] = changes[-1].status.value
+    values["updated_at"] = utcnow()
+    # ORM attributes, not a Core UPDATE: a batch may carry several facts for this order
+    # and each must see the state the previous one left.
+    for name, value in values.items():
+        setattr(order, name, value)
+    uow.session.flush()
+    for change in changes:
+        uow.orders.add_timeline(order_id, at, change.status.value, change.detail)
+
+
+def _fact_values(fact: status.Fact, order: Order) -> dict[str, Any]:
+    match fact:
+        case status.StockWasReserved(depot_id=depot):
+            return {"depot_id": depot, "status_reason": None}
+        case status.OrderWasBackordered(reason=reason):
+            return {"status_reason": reason}
+        case status.ReservationWasRejected(reason=reason):
+            return {"status_reason": reason}
+        case status.OrderWasScheduled():
+            return {
+                "depot_id": fact.depot_id, "plan_id": fact.plan_id, "vehicle_id": fact.vehicle_id,
+                "stop_id": fact.stop_id, "eta": fact.eta, "window_start": fact.window_start,
+                "window_end": fact.window_end, "scheduled_fact_at": fact.stated_at,
+                "status_reason": None,
+            }
+        case status.OrderWasDelivered():
+            return {"plan_id": fact.plan_id, "stop_id": fact.stop_id,
+                    "delivered_at": fact.delivered_at, "received_by": fact.received_by,
+                    "status_reason": None}
+        case status.DeliveryHasFailed():
+            # Off the failed route: the order waits, reserved, for the next plan.
+            closed = sorted({*(order.closed_plan_ids or ()), fact.plan_id})
+            return {"closed_plan_ids": closed, "status_reason": fact.reason, "plan_id": None,
+                    "vehicle_id": None, "stop_id": None, "eta": None, "window_start": None,
+                    "window_end": None, "scheduled_fact_at": None}
+    return {}  # pragma: no cover
+
+
+def note_release(payload: payloads.ReservationReleased, at: datetime, uow: OrdersUnitOfWork) -> None:
+    """A released reservation changes no status (inventory releases after a cancel, or to
+    re-allocate); it is kept on the timeline so the history stays explainable."""
+    order = uow.orders.get(payload.order_id)
+    if order is None:
+        raise PoisonEvent(f"unknown order {payload.order_id}")
+    uow.orders.add_timeline(order.id, at, order.status, {
+        "note": "reservation released", "depot_id": payload.depot_id, "reason": payload.reason,
+    })

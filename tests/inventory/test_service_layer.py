@@ -1,0 +1,119 @@
+"""Use cases against a real database without the broker: backorder expiry with a fake
+clock, and the ledger adding up."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from services.inventory.adapters.orm import messaging
+from services.inventory.bootstrap import build_runtime
+from services.inventory.config import InventoryConfig
+from services.inventory.domain.commands import (
+    CancelOrder,
+    DefineDepot,
+    DefineSku,
+    RecordStockMovement,
+    ReserveOrder,
+    ShipOrder,
+)
+from services.inventory.domain.model import Line, Priority
+from services.inventory.service_layer import handlers
+from services.inventory.service_layer.handlers import Context
+from services.inventory.service_layer.unit_of_work import InventoryUnitOfWork
+from shared.runtime import ServiceRuntime
+from shared.settings import Settings
+
+T0 = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def world(settings: Settings) -> Iterator[tuple[ServiceRuntime[InventoryUnitOfWork], Context, Clock]]:
+    clock = Clock()
+    ctx = Context(config=InventoryConfig(backorder_max_age_h=72), clock=clock)
+    runtime = build_runtime(settings, ctx)
+    runtime.create_schema()
+    handlers.define_depot(runtime.uow(), DefineDepot("DC-1", "Centre", "district", 39.9, 116.4, "east", False), ctx)
+    handlers.define_sku(runtime.uow(), DefineSku("RICE", "Rice", "staple", 5.0, 6.0, False), ctx)
+    yield runtime, ctx, clock
+    runtime.engine.dispose()
+
+
+def reserve(runtime: ServiceRuntime[InventoryUnitOfWork], ctx: Context, order_id: str, qty: int = 1) -> None:
+    with runtime.uow() as uow:
+        handlers.reserve_order(
+            uow, ReserveOrder(order_id, "H-1", "C-1", Priority.STANDARD, ctx.now(), [Line("RICE", qty)]), ctx
+        )
+        uow.commit()
+
+
+def move(
+    runtime: ServiceRuntime[InventoryUnitOfWork], ctx: Context, kind: str, qty: int, reason: str | None = None
+) -> None:
+    with runtime.uow() as uow:
+        handlers.record_stock_movement(
+            uow, RecordStockMovement(f"e-{kind}-{qty}-{ctx.now()}", kind, "DC-1", "RICE", qty, reason), ctx
+        )
+        uow.commit()
+
+
+def outbox_types(runtime: ServiceRuntime[InventoryUnitOfWork]) -> list[str]:
+    with runtime.engine.connect() as connection:
+        return [r[0] for r in connection.execute(select(messaging.outbox.c.event_type).order_by(messaging.outbox.c.id))]
+
+
+def test_backorders_past_the_limit_are_rejected_by_the_sweep_and_on_arrival(world) -> None:  # type: ignore[no-untyped-def]
+    runtime, ctx, clock = world
+    reserve(runtime, ctx, "OLD-1")
+    clock.now = T0 + timedelta(hours=10)
+    reserve(runtime, ctx, "OLD-2")
+    clock.now = T0 + timedelta(hours=73)
+    assert handlers.expire_backorders(runtime.uow(), ctx) == 1
+    assert handlers.get_allocation(runtime.uow(), "OLD-1").status == "rejected"
+    assert handlers.get_allocation(runtime.uow(), "OLD-2").status == "backordered"
+    clock.now = T0 + timedelta(hours=83)
+    reserve(runtime, ctx, "NEW-1")
+    move(runtime, ctx, "received", 5)
+    assert handlers.get_allocation(runtime.uow(), "OLD-2").status == "rejected"
+    assert handlers.get_allocation(runtime.uow(), "NEW-1").status == "reserved"
+    assert outbox_types(runtime).count("lifeline.reservation.rejected") == 2
+
+
+def test_ledger_adds_up_to_the_stock_figures(world) -> None:  # type: ignore[no-untyped-def]
+    runtime, ctx, _clock = world
+    move(runtime, ctx, "received", 20)
+    for i in range(5):
+        reserve(runtime, ctx, f"O-{i}", 2)
+    move(runtime, ctx, "adjusted", -3, "damage")
+    move(runtime, ctx, "counted", 15)  # 17 -> 15
+    with runtime.uow() as uow:
+        handlers.ship_order(uow, ShipOrder("O-0", "DC-1", "P-1"), ctx)
+        handlers.cancel_order(uow, CancelOrder("O-1", "no longer needed"), ctx)
+        uow.commit()
+    with runtime.uow() as uow:
+        row = uow.stock.get("DC-1", "RICE")
+        totals = uow.ledger.totals("DC-1", "RICE")
+    assert row is not None
+    assert (row.on_hand, row.reserved) == (13, 6)
+    assert totals["received"] == 20 and totals["shipped"] == -2
+    assert totals["received"] + totals["adjusted"] + totals["counted"] + totals["shipped"] == row.on_hand
+
+
+def test_an_adjustment_below_zero_is_refused_and_nothing_is_written(world) -> None:  # type: ignore[no-untyped-def]
+    runtime, ctx, _clock = world
+    move(runtime, ctx, "received", 2)
+    with pytest.raises(handlers.StockRuleViolation, match="below zero"):
+        move(runtime, ctx, "adjusted", -3, "damage")
+    with runtime.uow() as uow:
+        assert uow.stock.get("DC-1", "RICE").on_hand == 2  # type: ignore[union-attr]
