@@ -33,8 +33,6 @@ def build_runtime(settings: Settings) -> ServiceRuntime[OrdersUnitOfWork]:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging()
-    import os, sys
-    sys.setswitchinterval(float(os.environ.get("SWITCH", "0.005")))
     runtime = build_runtime(settings)
     app = create_http_app(
         title="Lifeline orders",

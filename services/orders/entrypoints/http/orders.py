@@ -103,6 +103,7 @@ def _fingerprint(household_id: str, body: OrderCreate) -> str:
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
+    response_model=OrderPublic,
     responses={
         200: {"model": OrderPublic, "description": "replay of an Idempotency-Key"},
         409: {"description": "Idempotency-Key reused with another body"},
@@ -115,9 +116,8 @@ def place_order(
     principal: Orderer,
     uow: UowDep,
     settings: SettingsDep,
-    response: Response,
     idempotency_key: IdempotencyKey = None,
-) -> OrderPublic:
+) -> Response:
     """Place an order. Lines naming the same SKU are merged (quantities summed) before
     the per-line maximum and the rations are checked."""
     household_id = _household_for(principal, body)
@@ -133,9 +133,13 @@ def place_order(
     details, created = handlers.place_order(
         command, principal, uow, rate_per_minute=settings.order_rate_per_minute
     )
-    if not created:
-        response.status_code = status.HTTP_200_OK
-    return order_public(details)
+    # Serialised once here; FastAPI passes a Response through without validating the
+    # model a second time (this is the hot path).
+    return Response(
+        order_public(details).model_dump_json(),
+        status_code=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        media_type="application/json",
+    )
 
 
 def _decode_cursor(cursor: str) -> str:
