@@ -358,50 +358,60 @@ def dispatch(uow: RoutingUnitOfWork, plan_id: str, principal: Principal) -> Plan
     changed = (
         set(changed_assignments(parent.result, plan.result)) if parent is not None else set(schedule)
     )
-    for order_id, (route, stop) in sorted(schedule.items()):
-        row = demand[order_id]
-        if order_id in carried:
-            carried[order_id].plan_id = plan_id
-            uow.session.add(carried[order_id])
-        else:
-            uow.session.add(DispatchedOrder(order_id=order_id, plan_id=plan_id))
-            row.status = demand_states.SCHEDULED
-        row.plan_id = plan_id
-        uow.session.add(row)
-        if order_id not in changed:
-            continue
-        uow.publish(OrderScheduled(
-            order_id=order_id, plan_id=plan_id, depot_id=route["depot_id"],
-            vehicle_id=route["vehicle_id"], stop_id=stop["stop_id"],
-            eta=datetime.fromisoformat(stop["arrival"]),
-            window_start=datetime.fromisoformat(stop["window"][0]),
-            window_end=datetime.fromisoformat(stop["window"][1]),
-        ))
-    if parent is not None:
-        parent.status = "superseded"
-        parent.result = {**parent.result, "superseded_by": plan_id}
-        uow.session.add(parent)
-        for outcome in uow.session.execute(
-            select(StopOutcome).where(StopOutcome.plan_id == parent.id)
-        ).scalars():
-            uow.session.merge(StopOutcome(
-                plan_id=plan_id, stop_id=outcome.stop_id, outcome=outcome.outcome,
-                received_by=outcome.received_by, reason=outcome.reason, recorded_at=outcome.recorded_at,
+    # No autoflush: the primary key on dispatched orders must fail at commit, where a
+    # concurrent dispatch is turned into a 409, not halfway through as a 500.
+    with uow.session.no_autoflush:
+        for order_id, (route, stop) in sorted(schedule.items()):
+            row = demand[order_id]
+            if order_id in carried:
+                carried[order_id].plan_id = plan_id
+                uow.session.add(carried[order_id])
+            else:
+                uow.session.add(DispatchedOrder(order_id=order_id, plan_id=plan_id))
+                row.status = demand_states.SCHEDULED
+            row.plan_id = plan_id
+            uow.session.add(row)
+            if order_id not in changed:
+                continue
+            uow.publish(OrderScheduled(
+                order_id=order_id, plan_id=plan_id, depot_id=route["depot_id"],
+                vehicle_id=route["vehicle_id"], stop_id=stop["stop_id"],
+                eta=datetime.fromisoformat(stop["arrival"]),
+                window_start=datetime.fromisoformat(stop["window"][0]),
+                window_end=datetime.fromisoformat(stop["window"][1]),
             ))
-    uow.publish(PlanDispatched(
-        plan_id=plan_id, depot_ids=plan.depot_ids, service_date=plan.service_date,
-        order_ids=sorted(schedule), vehicle_ids=sorted({r["vehicle_id"] for r in plan.result["routes"]}),
-    ))
-    plan.status, plan.dispatched_at = "dispatched", utcnow()
-    plan.result = {**plan.result, "skipped_at_dispatch": gone}
-    uow.session.add(plan)
+        if parent is not None:
+            parent.status = "superseded"
+            parent.result = {**parent.result, "superseded_by": plan_id}
+            uow.session.add(parent)
+            for outcome in uow.session.execute(
+                select(StopOutcome).where(StopOutcome.plan_id == parent.id)
+            ).scalars():
+                uow.session.merge(StopOutcome(
+                    plan_id=plan_id, stop_id=outcome.stop_id, outcome=outcome.outcome,
+                    received_by=outcome.received_by, reason=outcome.reason, recorded_at=outcome.recorded_at,
+                ))
+        uow.publish(PlanDispatched(
+            plan_id=plan_id, depot_ids=plan.depot_ids, service_date=plan.service_date,
+            order_ids=sorted(schedule), vehicle_ids=sorted({r["vehicle_id"] for r in plan.result["routes"]}),
+        ))
+        plan.status, plan.dispatched_at = "dispatched", utcnow()
+        plan.result = {**plan.result, "skipped_at_dispatch": gone}
+        uow.session.add(plan)
     try:
         uow.commit()
     except IntegrityError as exc:
         # Another dispatcher's plan won the race for some of these orders (PostgreSQL
         # lets both transactions run; the primary key on dispatched orders decides).
-        raise Conflict("orders of this plan were dispatched by another plan meanwhile",
-                       code="orders_already_dispatched") from exc
+        uow.rollback()
+        winners = uow.session.execute(
+            select(DispatchedOrder).where(col(DispatchedOrder.order_id).in_(order_ids))
+        ).scalars().all()
+        raise Conflict(
+            "orders of this plan were dispatched by another plan meanwhile",
+            code="orders_already_dispatched",
+            orders={t.order_id: t.plan_id for t in winners[:50]},
+        ) from exc
     return plan
 
 
