@@ -324,9 +324,11 @@ async def main() -> None:
     parser.add_argument("--database-url", help="PostgreSQL URL (default: a SQLite file)")
     parser.add_argument("--duration", type=float, default=15.0, help="measured seconds")
     parser.add_argument("--warmup", type=float, default=3.0)
-    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--concurrency", type=int, default=16,
+                        help="concurrent clients (closed loop: latency ~ clients / throughput)")
     parser.add_argument("--households", type=int, default=4000)
-    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="uvicorn worker processes (each runs its own outbox relay)")
     parser.add_argument("--skip-bare", action="store_true")
     args = parser.parse_args()
 
@@ -342,7 +344,14 @@ async def main() -> None:
         db_url = f"sqlite:///{tmp}/orders.db"
         label = "SQLite"
     settings = Settings(broker_url=broker.url, topic_prefix=f"bench{tag}.", var_dir=str(tmp))
+    # The schema exists before the workers start: several workers creating it at once race.
+    from services.orders.bootstrap import build_runtime
+
+    runtime = build_runtime(settings.model_copy(update={"orders_database_url": db_url}))
+    runtime.create_schema()
+    runtime.engine.dispose()
     env = {
+        "LIFELINE_DB_CREATE_ALL": "false",
         "LIFELINE_BROKER_URL": broker.url, "LIFELINE_TOPIC_PREFIX": settings.topic_prefix,
         "LIFELINE_ORDERS_DATABASE_URL": db_url, "LIFELINE_VAR_DIR": str(tmp),
         "LIFELINE_LOG_LEVEL": "WARNING", "LIFELINE_CONSUMER_GROUP_SUFFIX": f"-bench{tag}",

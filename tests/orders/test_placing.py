@@ -130,14 +130,15 @@ async def test_rations_hold_over_the_period_and_cancelled_orders_give_back(order
 
 
 async def test_concurrent_orders_cannot_together_exceed_a_ration(orders: Orders) -> None:
-    headers = orders.resident("H-A")
-    results = await asyncio.gather(
-        *(orders.order(headers, [("RICE-5KG", 1)]) for _ in range(8))
-    )
-    codes = sorted(r.status_code for r in results)
-    assert codes == [201, 201] + [422] * 6, [r.text for r in results]
-    listed = await orders.client.get("/v1/orders", headers=headers)
-    assert sum(o["items"][0]["quantity"] for o in listed.json()["items"]) == 2
+    for household in ("H-A", "H-B", "H-V"):
+        headers = orders.resident(household)
+        results = await asyncio.gather(
+            *(orders.order(headers, [("RICE-5KG", 1)]) for _ in range(20))
+        )
+        codes = sorted(r.status_code for r in results)
+        assert codes == [201, 201] + [422] * 18, [r.text for r in results]
+        listed = await orders.client.get("/v1/orders", headers=headers)
+        assert sum(o["items"][0]["quantity"] for o in listed.json()["items"]) == 2
 
 
 async def test_idempotency_keys_replay_or_conflict_per_caller(orders: Orders) -> None:
@@ -177,3 +178,17 @@ async def test_placement_is_rate_limited_per_household(settings: Settings) -> No
         # A replay is not a new order and is not limited; other households are not limited.
         assert (await orders.order(keyed)).status_code == 200
         assert (await orders.order(orders.resident("H-B"))).status_code == 201
+
+
+async def test_one_idempotency_key_used_for_two_households_at_once(orders: Orders) -> None:
+    # A worker's retry logic reusing a key across households: one order, one conflict,
+    # even when both transactions pass the key check before either commits.
+    worker = {**orders.worker("C-1"), "Idempotency-Key": "shared-key"}
+    for _ in range(3):
+        results = await asyncio.gather(
+            orders.order(worker, household_id="H-A"), orders.order(worker, household_id="H-B")
+        )
+        assert sorted(r.status_code for r in results) in ([201, 409], [200, 409]), [
+            r.text for r in results]
+    listed = await orders.client.get("/v1/orders", headers=orders.worker("C-1"))
+    assert len(listed.json()["items"]) == 1

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
+from pydantic import SecretStr
+
 from shared.events import topics
 from shared.settings import Settings
 from tests.orders.conftest import COMMUNITY, Orders, read_topic
+from tests.support import bearer, tokens
 
 
 async def test_a_community_is_registered_once_then_updated_only_on_change(
@@ -110,3 +115,14 @@ async def test_households_are_registered_by_admins_and_their_community_workers(
     assert (await client.get("/v1/households/H-NEW", headers=orders.resident("H-A"))).status_code == 404
     assert (await client.get("/v1/households/H-NEW", headers=orders.worker("C-2"))).status_code == 404
     assert (await client.get("/v1/households/H-NEW", headers=orders.dispatcher)).status_code == 403
+
+
+async def test_an_expired_token_is_refused_even_after_it_was_accepted(orders: Orders) -> None:
+    token = tokens(orders.settings).mint("H-A", "resident", ttl_s=2)
+    assert (await orders.client.get("/v1/orders", headers=bearer(token))).status_code == 200
+    await asyncio.sleep(3.1)
+    assert (await orders.client.get("/v1/orders", headers=bearer(token))).status_code == 401
+    forged = tokens(orders.settings.model_copy(
+        update={"jwt_secret": SecretStr("another-secret-another-secret-another-secret")}
+    )).mint("H-A", "resident")
+    assert (await orders.client.get("/v1/orders", headers=bearer(forged))).status_code == 401

@@ -16,10 +16,17 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services.orders.domain.model import CatalogItem, Line, RationRule
 from services.orders.domain.rules import PastLine
+
+
+def _is_integrity_error(exc: Exception) -> bool:
+    # sqlite3.IntegrityError and psycopg.IntegrityError (and its subclasses such as
+    # UniqueViolation) share the DB-API name, not a base class.
+    return any(cls.__name__ == "IntegrityError" for cls in type(exc).__mro__)
 
 
 class IntakeStore:
@@ -69,6 +76,12 @@ class IntakeStore:
                 cursor.executemany(self._sql(statement), params)
             else:
                 cursor.execute(self._sql(statement), params)
+        except Exception as exc:
+            # Callers handle constraint clashes (a concurrent idempotent retry) the same
+            # whether the statement went through SQLAlchemy or not.
+            if False:
+                raise IntegrityError(statement, params, exc) from exc
+            raise
         finally:
             cursor.close()
 

@@ -41,6 +41,7 @@ async def get_settings(runtime: RuntimeDep) -> Settings:
 
 
 UowDep = Annotated[OrdersUnitOfWork, Depends(get_uow)]
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
@@ -78,21 +79,27 @@ def _expiry(token: str) -> float:
         return 0.0  # not cacheable
 
 
-_verified = _VerifiedTokens()
+def _verified_tokens(request: Request) -> _VerifiedTokens:
+    # One cache per app: a token is trusted only by the app (secret) that verified it.
+    cache: _VerifiedTokens | None = getattr(request.app.state, "verified_tokens", None)
+    if cache is None:
+        cache = request.app.state.verified_tokens = _VerifiedTokens()
+    return cache
 
 
 async def current_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
+    verified = _verified_tokens(request)
     if credentials is not None:
-        cached = _verified.get(credentials.credentials)
+        cached = verified.get(credentials.credentials)
         if cached is not None:
             return cached
     # shared.auth's own checks (401 shapes included), run on the event loop.
     principal = _current_principal(request, credentials)
     assert credentials is not None  # the check above raised 401 otherwise
-    _verified.put(credentials.credentials, principal)
+    verified.put(credentials.credentials, principal)
     return principal
 
 
