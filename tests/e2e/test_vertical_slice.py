@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import httpx
 import pytest
@@ -84,4 +84,9 @@ async def test_an_order_goes_from_placed_to_scheduled_with_an_eta(settings: Sett
         schedule = order["schedule"]
         assert schedule["plan_id"] == plan["id"] and schedule["eta"] is not None
         assert schedule["window_start"] <= schedule["eta"] <= schedule["window_end"]
+        # The demo city's windows are local (UTC+8) times: a window shown in UTC must say so.
+        # An order with cold and ambient lines is complete at the later of its two stops.
+        arrival = max(datetime.fromisoformat(s["arrival"]) for r in plan["routes"] for s in r["stops"]
+                      if order["id"] in s["order_ids"])
+        assert datetime.fromisoformat(schedule["eta"].replace("Z", "+00:00")) == arrival
         assert [entry["status"] for entry in order["timeline"]][:3] == ["placed", "reserved", "scheduled"]

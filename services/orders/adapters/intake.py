@@ -11,8 +11,9 @@ text; PostgreSQL gets native types.
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -79,7 +80,7 @@ class IntakeStore:
         except Exception as exc:
             # Callers handle constraint clashes (a concurrent idempotent retry) the same
             # whether the statement went through SQLAlchemy or not.
-            if False:
+            if _is_integrity_error(exc):
                 raise IntegrityError(statement, params, exc) from exc
             raise
         finally:
@@ -140,6 +141,21 @@ class IntakeStore:
             [household_id, self._time(since), *not_counting, *skus],
         )
         return [PastLine(sku, quantity, self._read_time(at)) for sku, quantity, at in rows]
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """On PostgreSQL, send the statements inside as one pipeline (one round trip
+        instead of one each); errors surface when it ends. SQLite runs them as usual."""
+        if self._sqlite:
+            yield
+            return
+        try:
+            with self._dbapi.pipeline():
+                yield
+        except Exception as exc:
+            if _is_integrity_error(exc):
+                raise IntegrityError("pipelined intake statements", None, exc) from exc
+            raise
 
     # -- writes --------------------------------------------------------------------------
 

@@ -1,13 +1,12 @@
-"""Small repositories over one session; the hot path uses Core statements (no ORM
-flush), reads use the SQLModel classes."""
+"""Small repositories over one session (the order-intake hot path is ``intake.py``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, func, insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 from sqlmodel import SQLModel
 
@@ -18,10 +17,8 @@ from services.orders.adapters.orm import (
     Order,
     OrderLine,
     TimelineEntry,
-    utc,
 )
-from services.orders.domain.model import CatalogItem, Line, OrderStatus, RationRule
-from services.orders.domain.rules import PastLine
+from services.orders.domain.model import Line, OrderStatus
 
 
 def _table(model: type[SQLModel]) -> Table:
@@ -83,25 +80,6 @@ class CatalogRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def items(self, skus: Iterable[str]) -> dict[str, CatalogItem]:
-        rows = self.session.execute(
-            select(
-                _catalog.c.sku, _catalog.c.category, _catalog.c.urgent,
-                _catalog.c.ration_quantity, _catalog.c.ration_per_days,
-            ).where(_catalog.c.sku.in_(list(skus)))
-        ).all()
-        return {
-            row.sku: CatalogItem(
-                sku=row.sku,
-                category=row.category,
-                urgent=row.urgent,
-                ration=RationRule(row.ration_quantity, row.ration_per_days)
-                if row.ration_quantity is not None and row.ration_per_days is not None
-                else None,
-            )
-            for row in rows
-        }
-
     def get(self, sku: str) -> CatalogSku | None:
         return self.session.get(CatalogSku, sku)
 
@@ -127,39 +105,6 @@ class OrderRepository:
         return self.session.execute(
             select(Order).where(_orders.c.caller == caller, _orders.c.idempotency_key == key)
         ).scalar_one_or_none()
-
-    def recent_order_times(self, household_id: str, since: datetime) -> list[datetime]:
-        rows = self.session.execute(
-            select(_orders.c.created_at).where(
-                _orders.c.household_id == household_id, _orders.c.created_at > since
-            )
-        ).scalars()
-        return [utc(value) for value in rows]
-
-    def ration_history(self, household_id: str, skus: Sequence[str], since: datetime) -> list[PastLine]:
-        rows = self.session.execute(
-            select(_lines.c.sku, _lines.c.quantity, _orders.c.created_at)
-            .join(_orders, _orders.c.id == _lines.c.order_id)
-            .where(
-                _orders.c.household_id == household_id,
-                _orders.c.created_at > since,
-                _orders.c.status.not_in(NOT_COUNTING),
-                _lines.c.sku.in_(list(skus)),
-            )
-        ).all()
-        return [PastLine(row.sku, row.quantity, utc(row.created_at)) for row in rows]
-
-    def insert(self, values: dict[str, Any], lines: Sequence[Line], timeline: dict[str, Any]) -> None:
-        """One order with its lines and first timeline row, as three Core inserts."""
-        self.session.execute(insert(_orders), [values])
-        self.session.execute(
-            insert(_lines),
-            [
-                {"order_id": values["id"], "position": i, "sku": line.sku, "quantity": line.quantity}
-                for i, line in enumerate(lines)
-            ],
-        )
-        self.session.execute(insert(_timeline), [timeline])
 
     def add_timeline(self, order_id: str, at: datetime, status: str, detail: dict[str, Any]) -> None:
         self.session.execute(
@@ -206,10 +151,3 @@ class OrderRepository:
         if before_id is not None:
             statement = statement.where(_orders.c.id < before_id)
         return self.session.execute(statement).scalars().all()
-
-    def count_for_household(self, household_id: str) -> int:
-        return int(
-            self.session.execute(
-                select(func.count()).select_from(_orders).where(_orders.c.household_id == household_id)
-            ).scalar_one()
-        )

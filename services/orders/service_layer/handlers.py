@@ -303,20 +303,22 @@ def _place(
             status=OrderStatus.PLACED.value, priority=priority.value,
             contactless=cmd.contactless, note=cmd.note, created_at=now, updated_at=now,
         )
-        store.insert_order(
-            {**vars(order), "closed_plan_ids": [], "caller": cmd.caller,
-             "idempotency_key": cmd.idempotency_key,
-             "request_fingerprint": cmd.request_fingerprint},
-            lines,
-            {"order_id": order.id, "at": now, "status": order.status,
-             "detail": {"priority": order.priority, "by": cmd.caller}},
-        )
-        uow.publish(payloads.OrderPlaced(
+        placed = payloads.OrderPlaced(
             order_id=order.id, household_id=order.household_id,
             community_id=order.community_id, priority=priority.value, placed_at=now,
             contactless=cmd.contactless,
             items=[payloads.OrderLine(sku=line.sku, quantity=line.quantity) for line in lines],
-        ))
+        )
+        with store.batch():
+            store.insert_order(
+                {**vars(order), "closed_plan_ids": [], "caller": cmd.caller,
+                 "idempotency_key": cmd.idempotency_key,
+                 "request_fingerprint": cmd.request_fingerprint},
+                lines,
+                {"order_id": order.id, "at": now, "status": order.status,
+                 "detail": {"priority": order.priority, "by": cmd.caller}},
+            )
+            uow.publish(placed)
         uow.commit()
         return OrderDetails(order, list(lines))
 
