@@ -52,6 +52,8 @@ CHILD_GRACE_S = 2.0
 #: Share of the budget OR-Tools gets on core B when PyVRP can take over
 #: (enough for its first plan and a short GLS; PyVRP improves better after that).
 ORTOOLS_SHARE = 0.15
+#: ... but at least this long: the worker's start-up (~0.3 s) comes out of that slot.
+ORTOOLS_MIN_S = 1.5
 #: Below this budget, starting worker interpreters (~0.5 s each) costs more than it brings.
 PORTFOLIO_MIN_S = 3.0
 
@@ -208,7 +210,7 @@ def _portfolio(inst: Instance, params: SolveParams, reporter: _Reporter, budget:
     fs = params.first_solution
     if fleet_has_room(inst):
         b_steps: list[Step] = [
-            ("ortools", now + ORTOOLS_SHARE * budget, params.seed, fs),
+            ("ortools", now + min(budget, max(ORTOOLS_SHARE * budget, ORTOOLS_MIN_S)), params.seed, fs),
             ("pyvrp", deadline, params.seed + 1, fs),
         ]
     else:
