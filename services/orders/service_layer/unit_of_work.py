@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import threading
-import weakref
 from types import TracebackType
 from typing import Self
-
-from sqlalchemy import Engine
 
 from services.orders.adapters.intake import IntakeStore
 from services.orders.adapters.repository import (
@@ -21,23 +17,6 @@ from shared.events.envelope import CloudEvent, utcnow
 from shared.events.payloads import EventPayload
 from shared.messaging.unit_of_work import SqlUnitOfWork
 
-_sqlite_writers: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
-_sqlite_writers_guard = threading.Lock()
-
-
-def _sqlite_writer_lock(engine: Engine) -> threading.RLock | None:
-    """One lock per SQLite database and process. Every SQLite transaction here is
-    BEGIN IMMEDIATE (one writer at a time anyway); threads that queue on SQLite's lock
-    poll it with sleeps of up to 100 ms, threads that queue on this lock are handed it
-    at once: p99 under load fell from ~400 ms to tens of ms."""
-    if engine.dialect.name != "sqlite":
-        return None
-    with _sqlite_writers_guard:
-        lock = _sqlite_writers.get(engine)
-        if lock is None:
-            lock = _sqlite_writers[engine] = threading.RLock()
-        return lock
-
 
 class OrdersUnitOfWork(SqlUnitOfWork):
     communities: CommunityRepository
@@ -46,18 +25,8 @@ class OrdersUnitOfWork(SqlUnitOfWork):
     orders: OrderRepository
     _intake: IntakeStore | None = None
 
-    _writer_lock: threading.RLock | None = None
-
     def __enter__(self) -> Self:
-        bind = self._session_factory.kw.get("bind")
-        self._writer_lock = _sqlite_writer_lock(bind) if isinstance(bind, Engine) else None
-        if self._writer_lock is not None:
-            self._writer_lock.acquire()
-        try:
-            super().__enter__()
-        except BaseException:
-            self._release()
-            raise
+        super().__enter__()
         self.communities = CommunityRepository(self.session)
         self.households = HouseholdRepository(self.session)
         self.catalog = CatalogRepository(self.session)
@@ -72,15 +41,7 @@ class OrdersUnitOfWork(SqlUnitOfWork):
         tb: TracebackType | None,
     ) -> None:
         self._intake = None
-        try:
-            super().__exit__(exc_type, exc, tb)
-        finally:
-            self._release()
-
-    def _release(self) -> None:
-        lock, self._writer_lock = self._writer_lock, None
-        if lock is not None:
-            lock.release()
+        super().__exit__(exc_type, exc, tb)
 
     @property
     def intake(self) -> IntakeStore:
