@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, MetaData, create_engine, event, text
@@ -66,9 +64,3 @@ def ping(engine: Engine) -> bool:
 
 def create_schema(engine: Engine, metadata: MetaData) -> None:
     metadata.create_all(engine)
-
-
-@contextmanager
-def read_session(factory: sessionmaker[Session]) -> Iterator[Session]:
-    with factory() as session:
-        yield session

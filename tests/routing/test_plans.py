@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import date, timedelta
 
 import httpx
@@ -67,10 +68,9 @@ async def test_demand_plan_dispatch_and_deliveries(settings: Settings) -> None:
         response = await client.post(f"/v1/plans/{plan['id']}/dispatch", headers=headers)
         assert response.status_code == 200, response.text
         events = await read_topic(settings, topics.ROUTES.name, 3)
-        types = sorted(record.headers and __import__("json").loads(record.value)["type"] for record in events)
+        types = sorted(json.loads(record.value)["type"] for record in events)
         assert types == ["lifeline.order.scheduled", "lifeline.order.scheduled", "lifeline.plan.dispatched"]
 
-        # A second plan over the same (now scheduled) demand has nothing to dispatch twice.
         stop = plan["routes"][0]["stops"][0]
         response = await client.post("/v1/deliveries", headers=headers, json={
             "plan_id": plan["id"], "stop_id": stop["stop_id"], "outcome": "failed", "reason": "gate closed"})
