@@ -1,0 +1,101 @@
+"""A cuttable network link to the broker, for outage tests.
+
+The embedded broker keeps its log in memory, so stopping its process also throws away what it
+had acknowledged, which no production Kafka broker does (its log is on disk). To take the broker
+away the way clients experience a real outage, the tests put this TCP relay between the clients
+and the broker (the broker advertises the relay's port) and cut it: every open connection is
+reset and new ones are refused until the link is restored. The broker keeps its log and the
+consumer groups their committed offsets, as with a restarted Kafka broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import Coroutine, Iterator
+from pathlib import Path
+from typing import Any
+
+from shared.messaging.broker import EmbeddedBroker, free_port
+
+
+class BrokerLink:
+    def __init__(self, upstream_host: str, upstream_port: int, *, port: int | None = None):
+        self.upstream = (upstream_host, upstream_port)
+        self.port = port or free_port()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="broker-link", daemon=True)
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def restore(self) -> None:
+        """Accept connections again (the broker is back)."""
+        self._call(self._listen())
+
+    def cut(self) -> None:
+        """Reset every connection and refuse new ones (the broker is gone)."""
+        self._call(self._close_all())
+
+    def close(self) -> None:
+        self.cut()
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+
+    def _call(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(10)
+
+    async def _listen(self) -> None:
+        if self._server is None:
+            self._server = await asyncio.start_server(self._relay, "127.0.0.1", self.port, reuse_address=True)
+
+    async def _close_all(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+        for writer in list(self._writers):
+            writer.transport.abort()
+        self._writers.clear()
+
+    async def _relay(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        try:
+            broker_reader, broker_writer = await asyncio.open_connection(*self.upstream)
+        except OSError:
+            client_writer.transport.abort()
+            return
+        self._writers.update((client_writer, broker_writer))
+        await asyncio.gather(
+            self._pipe(client_reader, broker_writer), self._pipe(broker_reader, client_writer)
+        )
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while chunk := await reader.read(65536):
+                writer.write(chunk)
+                await writer.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            self._writers.discard(writer)
+            writer.transport.abort()
+
+
+@contextlib.contextmanager
+def broker_behind_link(log_path: Path | None = None) -> Iterator[tuple[EmbeddedBroker, BrokerLink]]:
+    """A fresh broker whose clients all go through a cuttable link (use ``link.url``)."""
+    link_port = free_port()
+    broker = EmbeddedBroker(port=free_port(), log_path=log_path, advertised_port=link_port)
+    broker.start()
+    link = BrokerLink(broker.host, broker.port, port=link_port)
+    link.restore()
+    try:
+        yield broker, link
+    finally:
+        link.close()
+        broker.stop()
