@@ -28,6 +28,7 @@ class BrokerLink:
         self._thread = threading.Thread(target=self._loop.run_forever, name="broker-link", daemon=True)
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._muted = False
         self._thread.start()
 
     @property
@@ -42,6 +43,19 @@ class BrokerLink:
         """Reset every connection and refuse new ones (the broker is gone)."""
         self._call(self._close_all())
 
+    def mute_responses(self) -> None:
+        """Requests still reach the broker, its answers are dropped (acks lost on the way back)."""
+        self._muted = True
+
+    def unmute_responses(self) -> None:
+        """Answers flow again; connections that lost answers are reset so clients reconnect now."""
+        self._call(self._reset_connections())
+        self._muted = False
+
+    @property
+    def up(self) -> bool:
+        return self._server is not None
+
     def close(self) -> None:
         self.cut()
         self._loop.call_soon_threadsafe(self._loop.stop)
@@ -54,14 +68,17 @@ class BrokerLink:
         if self._server is None:
             self._server = await asyncio.start_server(self._relay, "127.0.0.1", self.port, reuse_address=True)
 
+    async def _reset_connections(self) -> None:
+        for writer in list(self._writers):
+            writer.transport.abort()
+        self._writers.clear()
+
     async def _close_all(self) -> None:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
-        for writer in list(self._writers):
-            writer.transport.abort()
-        self._writers.clear()
+        await self._reset_connections()
 
     async def _relay(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
         try:
@@ -71,12 +88,14 @@ class BrokerLink:
             return
         self._writers.update((client_writer, broker_writer))
         await asyncio.gather(
-            self._pipe(client_reader, broker_writer), self._pipe(broker_reader, client_writer)
+            self._pipe(client_reader, broker_writer), self._pipe(broker_reader, client_writer, answers=True)
         )
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, answers: bool = False) -> None:
         try:
             while chunk := await reader.read(65536):
+                if answers and self._muted:
+                    continue
                 writer.write(chunk)
                 await writer.drain()
         except (ConnectionError, OSError):

@@ -58,7 +58,7 @@ async def assert_still_placed(orders: httpx.AsyncClient, admin: dict[str, str], 
 
 
 def link_is_up(link: BrokerLink) -> bool:
-    return link._server is not None
+    return link.up
 
 
 async def test_orders_posted_while_the_broker_is_away_are_all_reserved_once_it_returns(
