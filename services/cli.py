@@ -63,6 +63,33 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- migrate and topics: what a deployment runs once before the services ---------------
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from shared.migrations import upgrade_to_head
+
+    settings = get_settings()
+    for service in SERVICES if args.service == "all" else (args.service,):
+        heads = upgrade_to_head(service, settings)  # type: ignore[arg-type]
+        log.info("%s database at %s", service, ", ".join(heads))
+    return 0
+
+
+def cmd_topics(args: argparse.Namespace) -> int:
+    from shared.messaging.kafka import ensure_topics, wait_for_broker
+
+    settings = get_settings()
+    replication = args.replication_factor or settings.kafka_replication_factor
+
+    async def create() -> list[str]:
+        await wait_for_broker(settings, timeout_s=args.wait)
+        return await ensure_topics(settings, replication_factor=replication)
+
+    created = asyncio.run(create())
+    log.info("%d topics created (replication factor %d), the others existed", len(created), replication)
+    return 0
+
+
 # --- run: the whole system -----------------------------------------------------------
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -210,6 +237,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int)
     serve.set_defaults(func=cmd_serve)
+
+    migrate = sub.add_parser("migrate", help="migrate service databases to this release's schema")
+    migrate.add_argument("--service", choices=[*SERVICES, "all"], default="all")
+    migrate.set_defaults(func=cmd_migrate)
+
+    topics = sub.add_parser("topics", help="create missing Kafka topics (and their DLQs)")
+    topics.add_argument("--replication-factor", type=int, default=None,
+                        help="default: LIFELINE_KAFKA_REPLICATION_FACTOR")
+    topics.add_argument("--wait", type=float, default=60, help="seconds to wait for the broker")
+    topics.set_defaults(func=cmd_topics)
 
     run = sub.add_parser("run", help="broker + all services + demo city, in the foreground")
     run.add_argument("--keep", dest="fresh", action="store_false", help="keep ./var databases")

@@ -34,6 +34,7 @@ def configure_logging(level: str | None = None) -> None:
     )
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # shared.migrations logs what changed
 
 
 def health_router(is_ready: Callable[[], dict[str, bool]]) -> APIRouter:

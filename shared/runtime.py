@@ -15,6 +15,7 @@ from typing import Generic, TypeVar
 from fastapi import FastAPI
 from sqlalchemy import MetaData
 
+from shared import migrations
 from shared.db import create_schema, make_engine, ping, session_factory
 from shared.messaging.consumer import ConsumerRunner, Handler
 from shared.messaging.kafka import ensure_topics
@@ -81,12 +82,29 @@ class ServiceRuntime(Generic[UoW]):
         return {"database": ping(self.engine), "consumer": self.consumer.running}
 
     def create_schema(self) -> None:
-        create_schema(self.engine, self.metadata)
+        """Build the schema the way the settings say: Alembic to head, or create_all."""
+        if self.settings.db_migrate_on_start:
+            migrations.upgrade_to_head(self.name, self.engine)
+        else:
+            create_schema(self.engine, self.metadata)
+
+    def check_schema(self) -> None:
+        """Refuse to serve on a database older than this code (production, no migrate)."""
+        status = migrations.schema_status(self.name, self.engine)
+        if status in ("empty", "behind"):
+            raise RuntimeError(
+                f"the {self.name} database is {status} (at {migrations.current_heads(self.name, self.engine)}, "
+                f"code expects {migrations.code_heads(self.name)}): run `lifeline migrate --service {self.name}`"
+            )
+        if status == "newer":
+            log.warning("the %s database was migrated by a newer release; serving anyway", self.name)
 
     @contextlib.asynccontextmanager
     async def lifespan(self, _app: FastAPI) -> AsyncIterator[None]:
-        if self.settings.db_create_all:
+        if self.settings.db_migrate_on_start or self.settings.db_create_all:
             self.create_schema()
+        elif self.settings.mode == "production":
+            self.check_schema()
         self._tasks = [
             asyncio.create_task(self.relay.run(), name=f"{self.name}-relay"),
             asyncio.create_task(self.consumer.run(), name=f"{self.name}-consumer"),

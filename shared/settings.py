@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     kafka_acks: Literal["all", "1", "0"] = "all"
     # Off for the embedded Tansu broker (it rejects InitProducerId); on for Apache Kafka.
     kafka_idempotence: bool = False
+    # Replication factor ``lifeline topics`` creates topics with (3 on a production cluster).
+    kafka_replication_factor: int = 1
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     kafka_sasl_mechanism: str | None = None
     kafka_sasl_username: str | None = None
@@ -38,7 +40,12 @@ class Settings(BaseSettings):
     routing_database_url: str | None = None
     db_pool_size: int = 10
     db_max_overflow: int = 20
+    # Schema: create_all (development and tests on SQLite) or Alembic migrations to head at
+    # start (shared/migrations.py). In production create_all defaults to off and is refused,
+    # and migrating at start defaults to on; with it off, a service refuses to start on a
+    # database older than its code (run ``lifeline migrate`` first).
     db_create_all: bool = True
+    db_migrate_on_start: bool = False
 
     # HTTP
     orders_port: int = 8001
@@ -62,10 +69,15 @@ class Settings(BaseSettings):
     outbox_poll_interval_s: float = 0.2
 
     @model_validator(mode="after")
-    def _refuse_dev_secret_in_production(self) -> Settings:
+    def _production_rules(self) -> Settings:
         if self.mode == "production":
             if self.jwt_secret.get_secret_value() == DEV_JWT_SECRET:
                 raise ValueError("LIFELINE_JWT_SECRET must be set in production mode")
+            # Production defaults: migrations, never create_all (an explicit true is refused).
+            if "db_create_all" not in self.model_fields_set:
+                self.db_create_all = False
+            if "db_migrate_on_start" not in self.model_fields_set:
+                self.db_migrate_on_start = True
             if self.db_create_all:
                 raise ValueError("LIFELINE_DB_CREATE_ALL must be false in production (use migrations)")
         return self

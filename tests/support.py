@@ -63,6 +63,10 @@ def make_settings(broker_url: str, tmp_path: Path, **overrides: Any) -> tuple[Se
         "inventory_database_url": database_url_for("inventory", tmp_path, tag),
         "routing_database_url": database_url_for("routing", tmp_path, tag),
     }
+    if TEST_DATABASE_URL:
+        # On PostgreSQL every schema is built the way production builds it: Alembic to head
+        # (the version table lands in the test's own schema, first on its search_path).
+        values.update(db_create_all=False, db_migrate_on_start=True)
     values.update(overrides)
     return Settings(**values), tag
 

@@ -69,8 +69,9 @@ def topic_specs(settings: Settings, *, with_dlq: bool = True) -> list[TopicSpec]
     return specs
 
 
-async def ensure_topics(settings: Settings, *, replication_factor: int = 1) -> list[str]:
+async def ensure_topics(settings: Settings, *, replication_factor: int | None = None) -> list[str]:
     """Create every topic that is missing; safe to call from every service at start-up."""
+    replication_factor = replication_factor or settings.kafka_replication_factor
     admin = AIOKafkaAdminClient(**client_options(settings), request_timeout_ms=10_000)
     await asyncio.wait_for(admin.start(), 15)
     try:

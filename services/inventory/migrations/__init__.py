@@ -1,0 +1,1 @@
+"""Alembic environment of the inventory service (see shared/migrations.py)."""

@@ -1,0 +1,1 @@
+"""Revisions of the inventory database, oldest first by down_revision."""

@@ -1,0 +1,1 @@
+"""Alembic environment of the orders service (see shared/migrations.py)."""

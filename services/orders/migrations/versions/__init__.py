@@ -1,0 +1,1 @@
+"""Revisions of the orders database, oldest first by down_revision."""

@@ -1,0 +1,1 @@
+"""Alembic environment of the routing service (see shared/migrations.py)."""

@@ -1,0 +1,1 @@
+"""Revisions of the routing database, oldest first by down_revision."""
