@@ -27,6 +27,9 @@ test: $(STAMP)  ## the whole suite but the fault suite (SQLite, or PostgreSQL vi
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow and not faults and not browser" $(PYTEST_ARGS)
 
+test-browser: $(STAMP)  ## the console in headless chromium (/usr/bin/chromium)
+	$(BIN)/python -m pytest -m browser $(PYTEST_ARGS)
+
 test-faults: $(STAMP)
 	$(BIN)/python -m pytest -m faults $(PYTEST_ARGS)
 

@@ -5,6 +5,7 @@ reserve, community transit stations, 48 communities (6 sealed, 10 controlled), 6
 households with realistic shares of priority flags, 32 SKUs and 26 vehicles.
 """
 
+# ruff: noqa: E501  (the SKU table reads best one SKU a line)
 from __future__ import annotations
 
 import random
@@ -86,7 +87,10 @@ class DemoCity:
 
     @property
     def busiest_depot(self) -> str:
-        return "DC-CY-1"
+        """The depot with the most reserved orders of the demo day (``services.demo.demand``)."""
+        from services.demo.demand import busiest_depot
+
+        return busiest_depot(self)
 
 
 def build_city(households_per_community: int = 125) -> DemoCity:

@@ -23,12 +23,12 @@ def say(step: str, text: str) -> None:
     sys.stdout.flush()
 
 
-async def _poll(client: httpx.AsyncClient, url: str, done: Any, timeout_s: float = 60) -> dict[str, Any]:
+async def _poll(client: httpx.AsyncClient, url: str, done: Any, timeout_s: float = 60) -> Any:
     deadline = time.monotonic() + timeout_s
     while True:
         response = await client.get(url)
         response.raise_for_status()
-        body: dict[str, Any] = response.json()
+        body = response.json()
         if done(body):
             return body
         if time.monotonic() > deadline:

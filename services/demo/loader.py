@@ -9,8 +9,8 @@ from typing import Any
 
 import httpx
 
-from shared.auth import TokenService
 from services.demo.city import DemoCity
+from shared.auth import TokenService
 
 log = logging.getLogger(__name__)
 

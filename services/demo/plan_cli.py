@@ -54,7 +54,8 @@ async def run_plan(settings: Settings, *, depot: list[str], time_limit_s: float,
                 out.write(f"{route['vehicle_id']:<8} {number:>2} {stop['community_name'][:28]:<28} "
                           f"{stop['arrival'][11:16]:>7} {window:>11} {stop['load_kg']:>8} {len(stop['order_ids'])}\n")
         for item in plan["unassigned"]:
-            out.write(f"unassigned {item['community_name']}: {item['reason_code']} - {item['reason']}\n")
+            where = item["community_name"] or item["community_id"]
+            out.write(f"unassigned {where}: {item['reason_code']} - {item['reason']}\n")
         out.write(f"KPIs: {plan['kpis']}\n")
         if svg:
             with open(svg, "w", encoding="utf-8") as handle:

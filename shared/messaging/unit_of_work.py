@@ -8,7 +8,7 @@ import threading
 import weakref
 from collections.abc import Callable
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from sqlalchemy import Engine, insert, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -39,7 +39,7 @@ def _sqlite_writer_lock(engine: Engine) -> threading.RLock | None:
 class SqlUnitOfWork:
     def __init__(
         self,
-        session_factory: sessionmaker[Session],
+        session_factory: sessionmaker[Any],
         tables: MessagingTables,
         *,
         source: str,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 from aiokafka import AIOKafkaProducer
@@ -24,11 +25,13 @@ async def publish(settings: Settings, *payloads: EventPayload) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=settings.broker_url)
     await producer.start()
     try:
-        for payload in payloads:
-            event = wrap(payload, source="test/peer")
-            await producer.send_and_wait(
-                settings.topic(payload.TOPIC.name), event.to_bytes(), key=payload.key().encode()
-            )
+        # Sent in order (per partition, the order of the calls), acknowledged together.
+        sent = [
+            await producer.send(settings.topic(p.TOPIC.name), wrap(p, source="test/peer").to_bytes(),
+                                key=p.key().encode())
+            for p in payloads
+        ]
+        await asyncio.gather(*sent)
     finally:
         await producer.stop()
 
@@ -41,6 +44,8 @@ def small_city() -> list[EventPayload]:
                    cold_chain=False),
         SkuDefined(sku="MILK-1L", name="Milk", category="dairy", unit_weight_kg=1, unit_volume_l=1,
                    cold_chain=True),
+        SkuDefined(sku="ANTIHYPERTENSIVE-30", name="Antihypertensive", category="medicine",
+                   unit_weight_kg=0.05, unit_volume_l=0.1, cold_chain=False, urgent=True),
         CommunityRegistered(community_id="C-1", name="Open 1", district="chaoyang", lat=39.93, lon=116.47,
                             risk_level="normal", receiving_windows=[("08:00", "12:00"), ("13:00", "19:00")],
                             gate_service_min=10),
@@ -50,11 +55,21 @@ def small_city() -> list[EventPayload]:
     ]
 
 
-def reserved(order_id: str, community_id: str, *, rice: int = 1, milk: int = 0,
-             priority: str = "standard", depot_id: str = "DC-1") -> StockReserved:
+def community(community_id: str, *, risk_level: str = "normal", lat: float = 39.94, lon: float = 116.44,
+              windows: list[tuple[str, str]] | None = None) -> CommunityRegistered:
+    return CommunityRegistered(community_id=community_id, name=f"Community {community_id}", district="chaoyang",
+                               lat=lat, lon=lon, risk_level=risk_level,  # type: ignore[arg-type]
+                               receiving_windows=windows or [("08:00", "12:00"), ("13:00", "19:00")],
+                               gate_service_min=10)
+
+
+def reserved(order_id: str, community_id: str, *, rice: int = 1, milk: int = 0, medicine: int = 0,
+             priority: str = "standard", depot_id: str = "DC-1", placed_at: datetime | None = None) -> StockReserved:
     lines = [OrderLine(sku="RICE-5KG", quantity=rice)] if rice else []
     if milk:
         lines.append(OrderLine(sku="MILK-1L", quantity=milk))
+    if medicine:
+        lines.append(OrderLine(sku="ANTIHYPERTENSIVE-30", quantity=medicine))
     return StockReserved(order_id=order_id, depot_id=depot_id, community_id=community_id,
                          priority=priority, lines=lines,  # type: ignore[arg-type]
-                         placed_at=datetime.now(UTC) - timedelta(hours=1))
+                         placed_at=placed_at or datetime.now(UTC) - timedelta(hours=1))

@@ -7,35 +7,17 @@ import json
 from datetime import date, timedelta
 
 import httpx
+import pytest
 
 from shared.events import topics
 from shared.events.payloads import OrderCancelled
 from shared.settings import Settings
 from tests.routing.events import publish, reserved, small_city
+from tests.routing.helpers import request_plan
+from tests.routing.helpers import setup_fleet as _setup
+from tests.routing.helpers import solved as _solved
 from tests.shared.test_backbone import read_topic
-from tests.support import bearer, eventually, running_service, tokens
-
-VEHICLES = {
-    "V-TRUCK": {"depot_id": "DC-1", "capacity_kg": 1000, "capacity_l": 5000},
-    "V-REEFER-CL": {"depot_id": "DC-1", "capacity_kg": 500, "capacity_l": 3000,
-                    "refrigerated": True, "closed_loop": True},
-}
-
-
-async def _setup(client: httpx.AsyncClient, settings: Settings) -> dict[str, str]:
-    headers = bearer(tokens(settings).mint("disp-1", "dispatcher", depot_ids=["DC-1"]))
-    for vehicle_id, body in VEHICLES.items():
-        response = await client.put(f"/v1/vehicles/{vehicle_id}", json=body, headers=headers)
-        assert response.status_code == 200, response.text
-    return headers
-
-
-async def _solved(client: httpx.AsyncClient, headers: dict[str, str], plan_id: str) -> dict:
-    async def check() -> dict | None:
-        body = (await client.get(f"/v1/plans/{plan_id}", headers=headers)).json()
-        return body if body["status"] != "solving" else None
-
-    return await eventually(check, timeout_s=60, message="plan solved")
+from tests.support import eventually, running_service
 
 
 async def test_demand_plan_dispatch_and_deliveries(settings: Settings) -> None:
@@ -56,10 +38,8 @@ async def test_demand_plan_dispatch_and_deliveries(settings: Settings) -> None:
         assert {c["community_id"] for c in grouped} == {"C-1", "C-2"}
 
         tomorrow = (date.today() + timedelta(days=1)).isoformat()
-        response = await client.post("/v1/plans", headers=headers,
-                                     json={"depot_ids": ["DC-1"], "date": tomorrow, "time_limit_s": 2})
-        assert response.status_code == 202, response.text
-        plan = await _solved(client, headers, response.json()["id"])
+        plan_id = await request_plan(client, headers, {"depot_ids": ["DC-1"], "date": tomorrow, "time_limit_s": 2})
+        plan = await _solved(client, headers, plan_id)
         assert plan["status"] == "solved", plan
         served = {o for r in plan["routes"] for s in r["stops"] for o in s["order_ids"]}
         assert served == {"O-1", "O-2"} and plan["unassigned"] == []
@@ -90,9 +70,8 @@ async def test_two_dispatchers_cannot_dispatch_the_same_orders(settings: Setting
         tomorrow = (date.today() + timedelta(days=1)).isoformat()
         ids = []
         for _ in range(2):
-            response = await client.post("/v1/plans", headers=headers,
-                                         json={"depot_ids": ["DC-1"], "date": tomorrow, "time_limit_s": 1})
-            ids.append(response.json()["id"])
+            ids.append(await request_plan(client, headers,
+                                          {"depot_ids": ["DC-1"], "date": tomorrow, "time_limit_s": 1}))
         first, second = [await _solved(client, headers, i) for i in ids]
         results = await asyncio.gather(
             client.post(f"/v1/plans/{first['id']}/dispatch", headers=headers),
@@ -111,23 +90,26 @@ async def _demand_count(client: httpx.AsyncClient, headers: dict[str, str], expe
     return sum(c["orders"] for c in body) == expected and all(c["community_name"] for c in body)
 
 
-async def test_health_answers_fast_while_solving(settings: Settings) -> None:
+@pytest.mark.slow
+async def test_health_answers_fast_throughout_a_20s_solve(settings: Settings) -> None:
+    """The solver runs in a child process: the service's event loop keeps answering."""
     await publish(settings, *small_city(), *[reserved(f"O-{i}", "C-1" if i % 2 else "C-2") for i in range(30)])
     async with running_service("routing", settings) as (_app, client):
         headers = await _setup(client, settings)
         await eventually(lambda: _demand_count(client, headers, 30), message="demand")
         tomorrow = (date.today() + timedelta(days=1)).isoformat()
-        response = await client.post("/v1/plans", headers=headers,
-                                     json={"depot_ids": ["DC-1"], "date": tomorrow, "time_limit_s": 5})
-        plan_id = response.json()["id"]
-        worst = 0.0
+        plan_id = await request_plan(client, headers, {"depot_ids": ["DC-1"], "date": tomorrow, "time_limit_s": 20})
         loop = asyncio.get_running_loop()
-        for _ in range(20):
-            started = loop.time()
+        started, timings, statuses = loop.time(), [], set()
+        while loop.time() - started < 19:
+            before = loop.time()
             assert (await client.get("/healthz")).status_code == 200
-            worst = max(worst, loop.time() - started)
+            timings.append(loop.time() - before)
+            if len(timings) % 10 == 0:
+                statuses.add((await client.get(f"/v1/plans/{plan_id}", headers=headers)).json()["status"])
             await asyncio.sleep(0.2)
-        assert worst < 0.2, f"/healthz took {worst:.3f}s during a solve"
-        progress = (await client.get(f"/v1/plans/{plan_id}", headers=headers)).json()
-        assert progress["status"] in ("solving", "solved")
-        await _solved(client, headers, plan_id)
+        assert statuses == {"solving"}, f"the solve should still run after {loop.time() - started:.0f}s"
+        assert len(timings) > 60 and max(timings) < 0.2, (
+            f"/healthz took up to {max(timings):.3f}s during a 20 s solve ({len(timings)} probes)")
+        plan = await _solved(client, headers, plan_id)
+        assert plan["status"] == "solved"

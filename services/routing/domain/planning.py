@@ -16,7 +16,12 @@ from services.routing.domain.demand import Load
 from services.routing.engine import Depot, Location, Problem, Solution, Stop, TimeWindow, Vehicle
 
 MEDICINE_SLA = timedelta(hours=6)
+#: A medicine deadline the night made impossible is moved to this long after the gate opens.
+MEDICINE_CATCH_UP = timedelta(hours=1)
 PRIORITY_RANK = {"standard": 0, "vulnerable": 1, "medical": 2}
+#: A sixth reason code next to the engine's five (SPEC section 6): the order's community
+#: has not reached routing's read model yet, so there is no gate to route to.
+COMMUNITY_UNKNOWN = "community_unknown"
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,9 @@ class DemandInfo:
 class StopMeta:
     community_id: str
     cold: bool
+    #: The stop's orders that are themselves medical or vulnerable (the stop takes the
+    #: highest priority of its orders; the KPI counts orders by their own priority).
+    priority_orders: frozenset[str] = frozenset()
 
 
 def clock_to_seconds(value: str) -> int:
@@ -84,42 +92,12 @@ def build_problem(
     demand: Iterable[DemandInfo],
 ) -> tuple[Problem, dict[str, StopMeta]]:
     """One stop per (depot, community, temperature): cold-chain lines need their own
-    refrigerated stop; the engine splits a stop that no single vehicle can carry."""
+    refrigerated stop; the engine splits a stop that no single vehicle can carry.
+
+    Medicine orders with a deadline on the service day form their own (small) stops,
+    ``.../urgent``, so that the deadline binds them and not the whole community's load:
+    a community is never dropped because one of its orders cannot make its deadline."""
     midnight = datetime.combine(service_date, time(0), tzinfo=tz)
-    groups: dict[tuple[str, str, bool], list[DemandInfo]] = defaultdict(list)
-    for order in demand:
-        if order.community_id not in communities:
-            continue  # cannot route to a gate we have not heard of yet
-        if order.load.ambient_kg > 0 or order.load.ambient_l > 0 or order.load.cold_kg == 0:
-            groups[(order.depot_id, order.community_id, False)].append(order)
-        if order.load.cold_kg > 0 or order.load.cold_l > 0:
-            groups[(order.depot_id, order.community_id, True)].append(order)
-    stops: list[Stop] = []
-    meta: dict[str, StopMeta] = {}
-    for (depot_id, community_id, cold), orders in sorted(groups.items()):
-        community = communities[community_id]
-        stop_id = f"{depot_id}/{community_id}/{'cold' if cold else 'ambient'}"
-        oldest = min(o.placed_at for o in orders)
-        priority = max((o.priority for o in orders), key=PRIORITY_RANK.__getitem__)
-        stops.append(
-            Stop(
-                id=stop_id,
-                location=Location(community.lat, community.lon),
-                depot_id=depot_id,
-                demand_kg=round(sum(o.load.cold_kg if cold else o.load.ambient_kg for o in orders), 3),
-                demand_l=round(sum(o.load.cold_l if cold else o.load.ambient_l for o in orders), 3),
-                windows=_windows(community.receiving_windows),
-                service_s=community.gate_service_min * 60,
-                refrigerated=cold,
-                sealed=community.risk_level == "sealed",
-                priority=priority,  # type: ignore[arg-type]
-                waiting_s=max(0, int((now - oldest).total_seconds())),
-                deadline_s=_deadline(orders, midnight),
-                order_ids=tuple(sorted(o.order_id for o in orders)),
-            )
-        )
-        meta[stop_id] = StopMeta(community_id, cold)
-    depot_list = [Depot(d.id, Location(d.lat, d.lon)) for d in depots]
     fleet = [
         Vehicle(
             id=v.id, depot_id=v.depot_id, capacity_kg=v.capacity_kg, capacity_l=v.capacity_l,
@@ -129,7 +107,75 @@ def build_problem(
         )
         for v in vehicles
     ]
+    groups: dict[tuple[str, str, bool, bool], list[DemandInfo]] = defaultdict(list)
+    for order in demand:
+        if order.community_id not in communities:
+            continue  # no gate to route to yet: see unroutable() and describe_solution()
+        urgent = _sla_deadline(order, midnight) is not None
+        if order.load.ambient_kg > 0 or order.load.ambient_l > 0 or order.load.cold_kg == 0:
+            groups[(order.depot_id, order.community_id, False, urgent)].append(order)
+        if order.load.cold_kg > 0 or order.load.cold_l > 0:
+            groups[(order.depot_id, order.community_id, True, urgent)].append(order)
+    stops: list[Stop] = []
+    meta: dict[str, StopMeta] = {}
+    for (depot_id, community_id, cold, urgent), orders in sorted(groups.items()):
+        community = communities[community_id]
+        stop_id = f"{depot_id}/{community_id}/{'cold' if cold else 'ambient'}{'/urgent' if urgent else ''}"
+        oldest = min(o.placed_at for o in orders)
+        priority = max((o.priority for o in orders), key=PRIORITY_RANK.__getitem__)
+        windows = _windows(community.receiving_windows)
+        shifts = [v.shift_start_s for v in fleet if v.depot_id == depot_id]
+        stops.append(
+            Stop(
+                id=stop_id,
+                location=Location(community.lat, community.lon),
+                depot_id=depot_id,
+                demand_kg=round(sum(o.load.cold_kg if cold else o.load.ambient_kg for o in orders), 3),
+                demand_l=round(sum(o.load.cold_l if cold else o.load.ambient_l for o in orders), 3),
+                windows=windows,
+                service_s=community.gate_service_min * 60,
+                refrigerated=cold,
+                sealed=community.risk_level == "sealed",
+                priority=priority,  # type: ignore[arg-type]
+                waiting_s=max(0, int((now - oldest).total_seconds())),
+                deadline_s=_deadline(orders, midnight, windows, min(shifts, default=0)),
+                order_ids=tuple(sorted(o.order_id for o in orders)),
+            )
+        )
+        meta[stop_id] = StopMeta(
+            community_id, cold, frozenset(o.order_id for o in orders if o.priority != "standard")
+        )
+    depot_list = [Depot(d.id, Location(d.lat, d.lon)) for d in depots]
     return Problem(depots=tuple(depot_list), vehicles=tuple(fleet), stops=tuple(stops)), meta
+
+
+def unroutable(demand: Iterable[DemandInfo], communities: Mapping[str, CommunityInfo]) -> list[DemandInfo]:
+    """The orders build_problem leaves out: their community is not known to routing yet."""
+    return [o for o in demand if o.community_id not in communities]
+
+
+def unroutable_entries(orders: Sequence[DemandInfo]) -> list[dict[str, Any]]:
+    """Unassigned entries (one per depot and community) for orders of unknown communities."""
+    groups: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for order in orders:
+        groups[(order.depot_id, order.community_id)].append(order.order_id)
+    return [
+        {
+            "stop_id": None,
+            "community_id": community_id,
+            "community_name": None,
+            "order_ids": sorted(order_ids),
+            "reason_code": COMMUNITY_UNKNOWN,
+            "reason": (
+                f"community {community_id} is not registered with routing yet (its registration "
+                "event has not arrived), so its gate location and receiving windows are unknown; "
+                "plan again once it is registered"
+            ),
+            "lat": None,
+            "lon": None,
+        }
+        for (_depot_id, community_id), order_ids in sorted(groups.items())
+    ]
 
 
 def _windows(raw: Sequence[Sequence[str]]) -> tuple[TimeWindow, ...]:
@@ -137,16 +183,29 @@ def _windows(raw: Sequence[Sequence[str]]) -> tuple[TimeWindow, ...]:
     return tuple(TimeWindow(a, b) for a, b in spans) or (TimeWindow(0, 86_399),)
 
 
-def _deadline(orders: Sequence[DemandInfo], midnight: datetime) -> int | None:
-    """Medicine must arrive within the SLA of its order; only a deadline that falls on
-    the service day binds (one already missed is flagged by priority, not by dropping)."""
-    deadlines = [
-        int((o.placed_at + MEDICINE_SLA - midnight).total_seconds())
-        for o in orders
-        if o.has_medicine and o.priority == "medical"
-    ]
-    live = [d for d in deadlines if 0 < d <= 86_400]
-    return min(live) if live else None
+def _sla_deadline(order: DemandInfo, midnight: datetime) -> int | None:
+    """Seconds after the service day's midnight by which the order's medicine is due, when
+    that falls on the service day. One already missed on an earlier day is flagged by its
+    priority (and waiting age), not by dropping; a later one does not bind today's plan."""
+    if not (order.has_medicine and order.priority == "medical"):
+        return None
+    deadline = int((order.placed_at + MEDICINE_SLA - midnight).total_seconds())
+    return deadline if 0 < deadline <= 86_400 else None
+
+
+def _deadline(
+    orders: Sequence[DemandInfo], midnight: datetime, windows: Sequence[TimeWindow], first_shift_s: int
+) -> int | None:
+    """The stop's latest service start: its orders' earliest medicine deadline, but never
+    earlier than an hour after the gate can first be served (its first window, or the
+    depot's first shift if later). A deadline that falls in the night cannot be met any
+    more; the medicine then goes first thing, instead of the stop being dropped as
+    ``deadline_unreachable``."""
+    deadlines = [d for d in (_sla_deadline(o, midnight) for o in orders) if d is not None]
+    if not deadlines:
+        return None
+    earliest = max(windows[0].start_s, first_shift_s) + int(MEDICINE_CATCH_UP.total_seconds())
+    return max(min(deadlines), earliest)
 
 
 def describe_solution(
@@ -157,8 +216,10 @@ def describe_solution(
     *,
     service_date: date,
     tz: tzinfo,
+    unrouted: Sequence[DemandInfo] = (),
 ) -> dict[str, Any]:
-    """The plan as the API and the console show it."""
+    """The plan as the API and the console show it; ``unrouted`` orders (unknown community)
+    are listed as unassigned with the reason code ``community_unknown``."""
     midnight = datetime.combine(service_date, time(0), tzinfo=tz)
     stops = {s.id: s for s in problem.stops}
     vehicles = {v.id: v for v in problem.vehicles}
@@ -175,6 +236,12 @@ def describe_solution(
             base_id = _base_stop_id(visit.stop_id, stops)
             stop_meta = meta[base_id]
             community = communities[stop_meta.community_id]
+            # The gate's receiving window the service falls in (a re-plan pins the stops
+            # already done or under way to their time; the gate's window is what people read).
+            window = next(
+                (w for w in _windows(community.receiving_windows) if w.start_s <= visit.start_s <= w.end_s),
+                visit.window,
+            )
             visits.append({
                 "stop_id": visit.stop_id,
                 "community_id": community.id,
@@ -185,7 +252,7 @@ def describe_solution(
                 "arrival": at(visit.arrival_s),
                 "service_start": at(visit.start_s),
                 "departure": at(visit.departure_s),
-                "window": [at(visit.window.start_s), at(visit.window.end_s)],
+                "window": [at(window.start_s), at(window.end_s)],
                 "load_kg": round(visit.load_kg, 2),
                 "load_l": round(visit.load_l, 2),
                 "order_ids": list(visit.order_ids),
@@ -216,10 +283,11 @@ def describe_solution(
             "lat": community.lat,
             "lon": community.lon,
         })
+    unassigned.extend(unroutable_entries(unrouted))
     return {
         "routes": routes,
         "unassigned": unassigned,
-        "kpis": kpis(solution, problem),
+        "kpis": kpis(solution, problem, unrouted, meta),
         "feasible": solution.is_feasible(),
         "cost": solution.cost,
     }
@@ -232,7 +300,14 @@ def _base_stop_id(stop_id: str, stops: Mapping[str, Stop]) -> str:
     return stop_id.split("#", 1)[0]
 
 
-def kpis(solution: Solution, problem: Problem) -> dict[str, Any]:
+def kpis(
+    solution: Solution,
+    problem: Problem,
+    unrouted: Sequence[DemandInfo] = (),
+    meta: Mapping[str, StopMeta] | None = None,
+) -> dict[str, Any]:
+    """Plan KPIs. With ``meta`` priority orders are counted by their own priority; without,
+    every order of a medical or vulnerable stop counts as a priority order."""
     stops = {s.id: s for s in problem.stops}
     served: set[str] = set()
     on_time = visits = 0
@@ -241,12 +316,14 @@ def kpis(solution: Solution, problem: Problem) -> dict[str, Any]:
             visits += 1
             served.update(visit.order_ids)
             on_time += visit.window.start_s <= visit.start_s <= visit.window.end_s
-    all_orders = {o for s in problem.stops for o in s.order_ids}
+    all_orders = {o for s in problem.stops for o in s.order_ids} | {o.order_id for o in unrouted}
     unserved = {o for item in solution.unassigned for o in item.order_ids}
     served -= unserved  # an order split over two stops counts only if all parts go
-    priority_orders = {
-        o for s in stops.values() if s.priority != "standard" for o in s.order_ids
-    }
+    if meta is not None:
+        priority_orders = {o for s in stops if s in meta for o in meta[s].priority_orders}
+    else:
+        priority_orders = {o for s in stops.values() if s.priority != "standard" for o in s.order_ids}
+    priority_orders |= {o.order_id for o in unrouted if o.priority != "standard"}
     return {
         "vehicles_used": sum(1 for r in solution.routes if r.visits),
         "vehicles_available": len(problem.vehicles),

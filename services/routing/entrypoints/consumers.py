@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from services.routing.service_layer import read_models
 from shared.events import topics
 from shared.events.payloads import (
@@ -20,7 +22,8 @@ CONSUMED_TOPICS = [
     topics.COMMUNITIES.name, topics.CATALOG.name, topics.ORDERS.name, topics.RESERVATIONS.name,
 ]
 
-HANDLERS: dict[str, Handler] = {
+# Handlers take routing's unit of work (a SqlUnitOfWork); the consumer passes that one.
+_HANDLERS: dict[str, Any] = {
     CommunityRegistered.TYPE: read_models.community_changed,
     CommunityUpdated.TYPE: read_models.community_changed,
     SkuDefined.TYPE: read_models.sku_defined,
@@ -30,3 +33,4 @@ HANDLERS: dict[str, Handler] = {
     StockReserved.TYPE: read_models.stock_reserved,
     ReservationReleased.TYPE: read_models.reservation_released,
 }
+HANDLERS: dict[str, Handler] = _HANDLERS

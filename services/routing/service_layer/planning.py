@@ -7,7 +7,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -37,6 +37,7 @@ from services.routing.domain.planning import (
     build_problem,
     changed_assignments,
     describe_solution,
+    unroutable,
 )
 from services.routing.engine import Problem, Progress, SolveParams
 from services.routing.service_layer.solver_process import solve_in_child
@@ -52,9 +53,21 @@ from shared.http import Conflict, DomainError, Forbidden, NotFound
 
 log = logging.getLogger(__name__)
 
-Loader = Callable[
-    [], tuple[Problem, dict[str, StopMeta], dict[str, CommunityInfo], dict[str, list[str]] | None]
-]
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """What a solve needs: the engine's problem, how to read its stops back, and the orders
+    that could not become stops (their community is unknown to routing yet)."""
+
+    problem: Problem
+    meta: dict[str, StopMeta]
+    communities: dict[str, CommunityInfo]
+    unrouted: list[DemandInfo] = field(default_factory=list)
+    fixed: dict[str, list[str]] | None = None
+
+
+Loader = Callable[[], Loaded]
 
 
 def utcnow() -> datetime:
@@ -126,7 +139,7 @@ def _demand(uow: RoutingUnitOfWork, orders: Sequence[DemandOrder]) -> list[Deman
 def reserved_demand(uow: RoutingUnitOfWork, depot_ids: list[str]) -> list[DemandInfo]:
     orders = uow.session.execute(
         select(DemandOrder)
-        .where(col(DemandOrder.depot_id).in_(depot_ids), DemandOrder.status == demand_states.RESERVED)
+        .where(col(DemandOrder.depot_id).in_(depot_ids), col(DemandOrder.status) == demand_states.RESERVED)
         .order_by(col(DemandOrder.order_id))
     ).scalars().all()
     return _demand(uow, orders)
@@ -150,7 +163,7 @@ def communities_of(uow: RoutingUnitOfWork, ids: set[str]) -> dict[str, Community
 def load_problem(
     uow: RoutingUnitOfWork, depot_ids: list[str], service_date: date, tz: ZoneInfo,
     demand: list[DemandInfo] | None = None,
-) -> tuple[Problem, dict[str, StopMeta], dict[str, CommunityInfo]]:
+) -> Loaded:
     depots, vehicles = depots_and_fleet(uow, depot_ids)
     if demand is None:
         demand = reserved_demand(uow, depot_ids)
@@ -159,7 +172,7 @@ def load_problem(
         service_date=service_date, now=utcnow(), tz=tz, depots=depots, vehicles=vehicles,
         communities=communities, demand=demand,
     )
-    return problem, meta, communities
+    return Loaded(problem, meta, communities, unroutable(demand, communities))
 
 
 def _aware(moment: datetime | None) -> datetime:
@@ -225,10 +238,10 @@ class Planner:
                 uow.commit()
                 return child
 
-        def load() -> tuple[Problem, dict[str, StopMeta], dict[str, CommunityInfo], dict[str, list[str]] | None]:
+        def load() -> Loaded:
             with self._uow_factory() as uow:
-                _parent, problem, meta, communities, fixed = build_reoptimization(uow, plan_id, self._tz)
-                return problem, meta, communities, fixed
+                _parent, loaded = build_reoptimization(uow, plan_id, self._tz)
+                return loaded
 
         child = await asyncio.to_thread(create)
         params = SolveParams(time_limit_s=time_limit_s, seed=seed)
@@ -237,21 +250,27 @@ class Planner:
 
     async def _solve(self, plan_id: str, service_date: date, params: SolveParams, load: Loader) -> None:
         started = time.monotonic()
+        saving: asyncio.Future[None] | None = None
         try:
-            problem, meta, communities, fixed = await asyncio.to_thread(load)
+            loaded = await asyncio.to_thread(load)
             last_write = 0.0
 
             def on_progress(progress: Progress) -> None:
-                nonlocal last_write
+                # Called on the event loop: the database write goes to a thread, so that a
+                # slow write never delays a request (one write at a time, at most twice a second).
+                nonlocal last_write, saving
                 now = time.monotonic()
-                if now - last_write < 0.5:
+                if now - last_write < 0.5 or (saving is not None and not saving.done()):
                     return  # progress is for people: twice a second is plenty
                 last_write = now
-                self._save_progress(plan_id, progress)
+                saving = asyncio.ensure_future(asyncio.to_thread(self._save_progress, plan_id, progress))
 
-            solution = await solve_in_child(problem, params, on_progress, fixed=fixed)
+            solution = await solve_in_child(loaded.problem, params, on_progress, fixed=loaded.fixed)
+            if saving is not None:
+                await saving
             result = describe_solution(
-                solution, problem, meta, communities, service_date=service_date, tz=self._tz
+                solution, loaded.problem, loaded.meta, loaded.communities,
+                service_date=service_date, tz=self._tz, unrouted=loaded.unrouted,
             )
             result["solve_seconds"] = round(time.monotonic() - started, 2)
             await asyncio.to_thread(self._finish, plan_id, "solved", result, None)
@@ -264,10 +283,9 @@ class Planner:
         finally:
             self._tasks.pop(plan_id, None)
 
-    def _load(self, command: RequestPlan) -> tuple[Problem, dict[str, StopMeta], dict[str, CommunityInfo], None]:
+    def _load(self, command: RequestPlan) -> Loaded:
         with self._uow_factory() as uow:
-            problem, meta, communities = load_problem(uow, command.depot_ids, command.service_date, self._tz)
-            return problem, meta, communities, None
+            return load_problem(uow, command.depot_ids, command.service_date, self._tz)
 
     def _save_progress(self, plan_id: str, progress: Progress) -> None:
         with self._uow_factory() as uow:
@@ -296,7 +314,7 @@ class Planner:
     def fail_interrupted(self) -> None:
         """Plans a previous process left 'solving' will never finish: say so."""
         with self._uow_factory() as uow:
-            for plan in uow.session.execute(select(Plan).where(Plan.status == "solving")).scalars():
+            for plan in uow.session.execute(select(Plan).where(col(Plan.status) == "solving")).scalars():
                 plan.status, plan.error = "failed", "interrupted by a service restart"
                 uow.session.add(plan)
             uow.commit()
@@ -358,6 +376,11 @@ def dispatch(uow: RoutingUnitOfWork, plan_id: str, principal: Principal) -> Plan
     changed = (
         set(changed_assignments(parent.result, plan.result)) if parent is not None else set(schedule)
     )
+    if parent is not None:
+        # What was delivered (or failed) is history: never announce it again.
+        recorded = set(uow.session.execute(
+            select(col(StopOutcome.stop_id)).where(col(StopOutcome.plan_id) == parent.id)).scalars())
+        changed -= {o for _route, stop in stops if stop["stop_id"] in recorded for o in stop["order_ids"]}
     # No autoflush: the primary key on dispatched orders must fail at commit, where a
     # concurrent dispatch is turned into a 409, not halfway through as a 500.
     with uow.session.no_autoflush:
@@ -385,7 +408,7 @@ def dispatch(uow: RoutingUnitOfWork, plan_id: str, principal: Principal) -> Plan
             parent.result = {**parent.result, "superseded_by": plan_id}
             uow.session.add(parent)
             for outcome in uow.session.execute(
-                select(StopOutcome).where(StopOutcome.plan_id == parent.id)
+                select(StopOutcome).where(col(StopOutcome.plan_id) == parent.id)
             ).scalars():
                 uow.session.merge(StopOutcome(
                     plan_id=plan_id, stop_id=outcome.stop_id, outcome=outcome.outcome,
@@ -441,8 +464,8 @@ def record_delivery(uow: RoutingUnitOfWork, command: RecordDelivery, principal: 
     uow.session.add(StopOutcome(plan_id=plan.id, stop_id=command.stop_id, outcome=command.outcome,
                                 received_by=command.received_by, reason=command.reason, recorded_at=now))
     mine = set(uow.session.execute(
-        select(DispatchedOrder.order_id).where(
-            col(DispatchedOrder.order_id).in_(stop["order_ids"]), DispatchedOrder.plan_id == plan.id)
+        select(col(DispatchedOrder.order_id)).where(
+            col(DispatchedOrder.order_id).in_(stop["order_ids"]), col(DispatchedOrder.plan_id) == plan.id)
     ).scalars())
     for order_id in stop["order_ids"]:
         if order_id not in mine:

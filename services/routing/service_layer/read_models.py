@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from services.routing.adapters.orm import Community, DemandOrder, Depot, Sku
 from services.routing.domain.demand import next_status
 from services.routing.service_layer.unit_of_work import RoutingUnitOfWork
@@ -17,29 +19,36 @@ from shared.events.payloads import (
 )
 
 
-def community_changed(uow: RoutingUnitOfWork, payload: CommunityChanged, _e: CloudEvent) -> None:
-    row = uow.session.get(Community, payload.community_id) or Community(id=payload.community_id)
-    row.name, row.district = payload.name, payload.district
-    row.lat, row.lon = payload.lat, payload.lon
-    row.risk_level = payload.risk_level
-    row.receiving_windows = [list(w) for w in payload.receiving_windows]
-    row.gate_service_min = payload.gate_service_min
+def _upsert(uow: RoutingUnitOfWork, model: Any, key: str, values: dict[str, Any]) -> None:
+    row = uow.session.get(model, key)
+    if row is None:
+        row = model(id=key, **values)
+    else:
+        for field, value in values.items():
+            setattr(row, field, value)
     uow.session.add(row)
+
+
+def community_changed(uow: RoutingUnitOfWork, payload: CommunityChanged, _e: CloudEvent) -> None:
+    _upsert(uow, Community, payload.community_id, {
+        "name": payload.name, "district": payload.district, "lat": payload.lat, "lon": payload.lon,
+        "risk_level": payload.risk_level, "receiving_windows": [list(w) for w in payload.receiving_windows],
+        "gate_service_min": payload.gate_service_min,
+    })
 
 
 def sku_defined(uow: RoutingUnitOfWork, payload: SkuDefined, _e: CloudEvent) -> None:
-    row = uow.session.get(Sku, payload.sku) or Sku(id=payload.sku)
-    row.category = payload.category
-    row.unit_weight_kg, row.unit_volume_l = payload.unit_weight_kg, payload.unit_volume_l
-    row.cold_chain = payload.cold_chain
-    uow.session.add(row)
+    _upsert(uow, Sku, payload.sku, {
+        "category": payload.category, "unit_weight_kg": payload.unit_weight_kg,
+        "unit_volume_l": payload.unit_volume_l, "cold_chain": payload.cold_chain,
+    })
 
 
 def depot_defined(uow: RoutingUnitOfWork, payload: DepotDefined, _e: CloudEvent) -> None:
-    row = uow.session.get(Depot, payload.depot_id) or Depot(id=payload.depot_id)
-    row.name, row.tier, row.district = payload.name, payload.tier, payload.district
-    row.lat, row.lon, row.cold_storage = payload.lat, payload.lon, payload.cold_storage
-    uow.session.add(row)
+    _upsert(uow, Depot, payload.depot_id, {
+        "name": payload.name, "tier": payload.tier, "district": payload.district, "lat": payload.lat,
+        "lon": payload.lon, "cold_storage": payload.cold_storage,
+    })
 
 
 def order_placed(uow: RoutingUnitOfWork, payload: OrderPlaced, _e: CloudEvent) -> None:

@@ -5,8 +5,8 @@ from importlib import resources
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from shared.http import NotFound
 from shared.auth import TokenService
+from shared.http import NotFound
 
 router = APIRouter(tags=["console"])
 

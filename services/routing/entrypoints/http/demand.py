@@ -24,7 +24,7 @@ def get_demand(
     check_depot_access(principal, [depot_id])
     with uow:
         orders = uow.session.execute(
-            select(DemandOrder).where(DemandOrder.depot_id == depot_id, DemandOrder.status == RESERVED)
+            select(DemandOrder).where(col(DemandOrder.depot_id) == depot_id, col(DemandOrder.status) == RESERVED)
         ).scalars().all()
         sizes = {
             s.id: SkuSize(s.unit_weight_kg, s.unit_volume_l, s.cold_chain)

@@ -1,5 +1,8 @@
 """A plan drawn as SVG, readable without a base map: depots, gates coloured by risk level,
-one colour per vehicle with the stop order, and unassigned gates crossed out."""
+one colour per vehicle with the stop order, and unassigned gates crossed out.
+
+Elements carry classes (``depot``, ``community risk-<level>``, ``route``, ``unassigned``)
+and ``data-*`` ids so that scripts and tests can find them."""
 
 from __future__ import annotations
 
@@ -16,7 +19,9 @@ WIDTH, HEIGHT, MARGIN, LEGEND = 900, 700, 40, 200
 def render_plan_svg(plan: dict[str, Any], depots: list[dict[str, Any]]) -> str:
     points = [(d["lat"], d["lon"]) for d in depots]
     points += [(s["lat"], s["lon"]) for r in plan["routes"] for s in r["stops"]]
-    points += [(u["lat"], u["lon"]) for u in plan["unassigned"]]
+    # An order of a community routing has not heard of yet has no place on the map.
+    placed = [u for u in plan["unassigned"] if u.get("lat") is not None and u.get("lon") is not None]
+    points += [(u["lat"], u["lon"]) for u in placed]
     if not points:
         points = [(0.0, 0.0)]
     lat_min, lat_max = min(p[0] for p in points), max(p[0] for p in points)
@@ -44,35 +49,51 @@ def render_plan_svg(plan: dict[str, Any], depots: list[dict[str, Any]]) -> str:
         trips: dict[int, list[tuple[float, float]]] = {}
         for stop in route["stops"]:
             trips.setdefault(stop["trip"], []).append(xy(stop["lat"], stop["lon"]))
-        for path in trips.values():
+        # One group per route; one polyline per trip (depot, its stops, back to the depot).
+        parts.append(f'<g class="route" data-vehicle="{escape(route["vehicle_id"])}" stroke="{colour}">'
+                     f'<title>{escape(route["vehicle_id"])}</title>')
+        for trip, path in sorted(trips.items()):
             full = [home, *path, home] if home else path
             coords = " ".join(f"{x:.1f},{y:.1f}" for x, y in full)
-            parts.append(f'<polyline points="{coords}" fill="none" stroke="{colour}" stroke-width="2" '
-                         f'stroke-opacity="0.8"/>')
+            parts.append(f'<polyline class="trip" data-trip="{trip}" points="{coords}" fill="none" '
+                         f'stroke="{colour}" stroke-width="2" stroke-opacity="0.8"/>')
+        # Stop numbers; stops at the same gate (ambient and cold) share one label: "2,3".
+        numbers: dict[tuple[float, float], list[str]] = {}
         for number, stop in enumerate(route["stops"], start=1):
-            x, y = xy(stop["lat"], stop["lon"])
-            parts.append(f'<text x="{x + 7:.1f}" y="{y - 5:.1f}" fill="{colour}">{number}</text>')
+            numbers.setdefault(xy(stop["lat"], stop["lon"]), []).append(str(number))
+        for (x, y), labels in numbers.items():
+            parts.append(f'<text x="{x + 7:.1f}" y="{y - 5:.1f}" fill="{colour}" stroke="none">'
+                         f'{",".join(labels)}</text>')
+        parts.append("</g>")
     drawn: set[str] = set()
     for stop in (s for r in plan["routes"] for s in r["stops"]):
         if stop["community_id"] in drawn:
             continue
         drawn.add(stop["community_id"])
         x, y = xy(stop["lat"], stop["lon"])
-        fill = RISK_COLOURS.get(stop["risk_level"], "#999")
-        parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="5" fill="{fill}" stroke="#333">'
-                     f'<title>{escape(stop["community_name"])} ({escape(stop["risk_level"])})</title></circle>')
-    for item in plan["unassigned"]:
+        risk = stop["risk_level"]
+        fill = RISK_COLOURS.get(risk, "#999")
+        parts.append(f'<circle class="community risk-{escape(risk)}" data-community="{escape(stop["community_id"])}" '
+                     f'cx="{x:.1f}" cy="{y:.1f}" r="5" fill="{fill}" stroke="#333">'
+                     f'<title>{escape(stop["community_name"])} ({escape(risk)})</title></circle>')
+    for item in placed:
         x, y = xy(item["lat"], item["lon"])
-        parts.append(f'<g stroke="#000" stroke-width="2"><line x1="{x - 5:.1f}" y1="{y - 5:.1f}" '
-                     f'x2="{x + 5:.1f}" y2="{y + 5:.1f}"/><line x1="{x - 5:.1f}" y1="{y + 5:.1f}" '
-                     f'x2="{x + 5:.1f}" y2="{y - 5:.1f}"/><title>{escape(item["community_name"])}: '
-                     f'{escape(item["reason_code"])}</title></g>')
+        name = item.get("community_name") or item["community_id"]
+        parts.append(f'<g class="unassigned" data-community="{escape(item["community_id"])}" '
+                     f'data-reason="{escape(item["reason_code"])}" stroke="#000" stroke-width="2">'
+                     f'<line x1="{x - 5:.1f}" y1="{y - 5:.1f}" x2="{x + 5:.1f}" y2="{y + 5:.1f}"/>'
+                     f'<line x1="{x - 5:.1f}" y1="{y + 5:.1f}" x2="{x + 5:.1f}" y2="{y - 5:.1f}"/>'
+                     f'<title>{escape(name)}: {escape(item["reason_code"])}</title></g>')
     for depot_id, (x, y) in depot_xy.items():
-        parts.append(f'<rect x="{x - 7:.1f}" y="{y - 7:.1f}" width="14" height="14" fill="#222"/>'
-                     f'<text x="{x + 9:.1f}" y="{y + 4:.1f}" font-weight="bold">{escape(depot_id)}</text>')
+        parts.append(f'<g class="depot" data-depot="{escape(depot_id)}">'
+                     f'<rect x="{x - 7:.1f}" y="{y - 7:.1f}" width="14" height="14" fill="#222"/>'
+                     f'<text x="{x + 9:.1f}" y="{y + 4:.1f}" font-weight="bold">{escape(depot_id)}</text></g>')
     lx = WIDTH - LEGEND + 10
     rows = [("#222", "depot"), *((c, f"gate: {k}") for k, c in RISK_COLOURS.items()),
             ("#000", "x  unassigned gate"), *legend]
+    unplaced = sum(len(u["order_ids"]) for u in plan["unassigned"] if u not in placed)
+    if unplaced:
+        rows.append(("#fff", f"{unplaced} order(s) of unknown communities, not drawn"))
     for row, (colour, label) in enumerate(rows):
         y = MARGIN + row * 16
         parts.append(f'<rect x="{lx}" y="{y - 9}" width="10" height="10" fill="{colour}"/>'

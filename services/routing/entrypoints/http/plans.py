@@ -8,8 +8,8 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from services.routing.adapters.orm import Depot, Plan
-from services.routing.entrypoints.http.map_svg import render_plan_svg
 from services.routing.entrypoints.http.deps import Dispatcher, PlannerDep, UowDep
+from services.routing.entrypoints.http.map_svg import render_plan_svg
 from services.routing.entrypoints.http.schemas import PlanPublic, PlanRequest
 from services.routing.service_layer import planning
 from shared.http import NotFound

@@ -57,7 +57,11 @@ class PlanPublic(BaseModel):
     seed: int
     progress: dict[str, Any]
     routes: list[dict[str, Any]] = []
-    unassigned: list[dict[str, Any]] = []
+    unassigned: list[dict[str, Any]] = Field(default=[], description=(
+        "Orders left out, per stop: order_ids, community, reason_code and a human reason. Codes: "
+        "no_eligible_vehicle, exceeds_vehicle_capacity, window_unreachable, deadline_unreachable, "
+        "fleet_capacity_exhausted, and community_unknown (the community's registration has not "
+        "reached routing yet: no location, no windows; plan again once it has)."))
     kpis: dict[str, Any] = {}
     error: str | None = None
     parent_plan_id: str | None = None

@@ -4,11 +4,11 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from shared.auth import CurrentPrincipal
-from shared.http import DomainError
 from services.routing.engine import SolveParams, problem_from_json, solution_to_json
 from services.routing.engine.schema import SolveRequest
 from services.routing.service_layer.solver_process import solve_in_child
+from shared.auth import CurrentPrincipal
+from shared.http import DomainError
 
 router = APIRouter(prefix="/v1/solve", tags=["solve"])
 

@@ -35,7 +35,7 @@ def list_vehicles(uow: UowDep, principal: Dispatcher, depot_id: str | None = Non
     with uow:
         query = select(Vehicle).order_by(col(Vehicle.id))
         if depot_id is not None:
-            query = query.where(Vehicle.depot_id == depot_id)
+            query = query.where(col(Vehicle.depot_id) == depot_id)
         if principal.role != "admin":
             query = query.where(col(Vehicle.depot_id).in_(principal.depot_ids))
         return list(uow.session.execute(query).scalars())
