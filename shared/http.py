@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterable
 from contextlib import AbstractAsyncContextManager
-from typing import Any
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
+import fastapi.routing
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict, StrictBool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.auth import TokenService
@@ -52,6 +58,108 @@ class TooManyRequests(DomainError):
     code = "rate_limited"
 
 
+# --- documented shapes ------------------------------------------------------------------
+
+def _as_utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# A datetime that is always answered with its zone (RFC 3339): SQLite hands back naive
+# values for timezone-aware columns, and those are UTC here.
+UtcDateTime = Annotated[datetime, AfterValidator(_as_utc)]
+
+
+def _integral(value: Any) -> Any:
+    # JSON has one number type: 3.0 is the integer 3 (JSON Schema agrees), while 3.5,
+    # "3" and true are not integers.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# Request-body scalars that mean what the OpenAPI schema says and nothing looser:
+# pydantic's lax mode would take true for 1, "2.5" for 2.5 and 0 for false.
+JsonInt = Annotated[int, BeforeValidator(_integral), Strict()]
+JsonFloat = Annotated[float, Strict()]
+JsonBool = StrictBool
+
+# Free text that reaches the database: PostgreSQL cannot store NUL in text (psycopg
+# raises, which was a 500), so the schema refuses it up front, as a 422 naming the field.
+NO_NUL = r"^[^\x00]*$"
+Text = Annotated[str, Field(pattern=NO_NUL)]
+
+
+def contains_nul(value: Any) -> bool:
+    """Whether a JSON value has a NUL character in any string, keys included."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(contains_nul(k) or contains_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(contains_nul(item) for item in value)
+    return False
+
+
+class ErrorDetail(BaseModel):
+    """``code`` is machine-readable; the other fields name what was wrong (``field``, ...)."""
+
+    model_config = ConfigDict(extra="allow")
+    code: str = Field(examples=["not_found"])
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    detail: ErrorDetail
+
+
+class FieldError(BaseModel):
+    """One input problem found by request validation (FastAPI's own shape)."""
+
+    model_config = ConfigDict(extra="allow")
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ValidationErrorResponse(BaseModel):
+    detail: list[FieldError]
+
+
+_ERROR_DESCRIPTIONS = {
+    400: "the body could not be read (e.g. not UTF-8)",
+    401: "missing, invalid or expired credentials",
+    403: "the caller's role or scope does not allow this",
+    404: "not found (or not visible to the caller)",
+    409: "conflicts with the current state",
+    413: "request body over the size limit",
+    422: "invalid input; names the field",
+    429: "rate limited; retry after `Retry-After` seconds",
+    503: "temporarily unavailable; retry",
+}
+
+
+# What any route that reads a JSON body may answer about the body itself.
+BODY_ERRORS = (400, 413, 422)
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for the error statuses a route can answer."""
+    documented: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        entry: dict[str, Any] = {"model": ErrorResponse, "description": _ERROR_DESCRIPTIONS[status]}
+        if status == 422:
+            # Rule violations carry a code; schema violations are FastAPI's list of errors.
+            entry["model"] = ErrorResponse | ValidationErrorResponse
+        if status == 429:
+            entry["headers"] = {"Retry-After": {
+                "description": "seconds to wait", "required": True, "schema": {"type": "integer"},
+            }}
+        documented[status] = entry
+    return documented
+
+
+# --- error handlers ---------------------------------------------------------------------
+
 async def _domain_error_handler(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)
     headers = None
@@ -60,8 +168,62 @@ async def _domain_error_handler(_request: Request, exc: Exception) -> JSONRespon
     return JSONResponse({"detail": exc.detail()}, status_code=exc.status_code, headers=headers)
 
 
+_STATUS_CODES = {
+    400: "bad_request", 401: "not_authenticated", 403: "forbidden", 404: "not_found",
+    405: "method_not_allowed", 406: "not_acceptable", 409: "conflict", 413: "body_too_large",
+    415: "unsupported_media_type", 422: "invalid", 429: "rate_limited", 503: "unavailable",
+}
+
+
+async def _http_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """Every error answers ``{"detail": {"code": ..., "message": ...}}``, the framework's
+    own ones (unknown path, wrong method, unparsable body) included."""
+    assert isinstance(exc, StarletteHTTPException)
+    detail: Any = exc.detail
+    if not isinstance(detail, dict):
+        detail = {"code": _STATUS_CODES.get(exc.status_code, "error"), "message": str(detail)}
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        allowed = _allowed_methods(request)
+        if allowed:
+            headers["Allow"] = ", ".join(allowed)
+    return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=headers)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path (the router names only the first
+    route's when several routes share a path, e.g. GET and POST /v1/orders)."""
+    app = request.app
+    table: list[tuple[re.Pattern[str], frozenset[str]]] | None = getattr(app.state, "allowed_methods", None)
+    if table is None:
+        table = [(compile_path(path)[0], methods) for path, methods in _route_methods(app.routes)]
+        app.state.allowed_methods = table
+    path = request.scope.get("path", "")
+    allowed = set().union(*(methods for regex, methods in table if regex.match(path)))
+    order = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+    return sorted(allowed, key=lambda m: (order.index(m) if m in order else len(order), m))
+
+
+def _route_methods(routes: Iterable[Any]) -> list[tuple[str, frozenset[str]]]:
+    iterate = getattr(fastapi.routing, "iter_route_contexts", None)  # routers included lazily
+    flat = list(iterate(list(routes))) if iterate is not None else list(routes)
+    found = []
+    for route in flat:
+        path, methods = getattr(route, "path", None), getattr(route, "methods", None)
+        if isinstance(path, str) and methods:
+            found.append((path, frozenset(methods)))
+    return found
+
+
 class BodySizeLimit:
-    """Refuse bodies over the limit with 413 before they are read into memory."""
+    """Refuse bodies over the limit with 413 before they are read into memory.
+
+    A declared ``Content-Length`` over the limit is refused before the app runs. A body
+    sent without one (chunked) is counted as it arrives: past the limit the 413 goes out
+    and the app is told the client left, so whatever it answers to that is dropped (an
+    exception raised from ``receive`` would reach the app's body parser instead, which
+    turns every error there into a 400).
+    """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -76,33 +238,45 @@ class BodySizeLimit:
             await _too_large(send, self.max_bytes)
             return
         received = 0
+        started = False
+        refused = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, refused
+            if refused:
+                return {"type": "http.disconnect"}
             message = await receive()
-            received += len(message.get("body", b""))
-            if received > self.max_bytes:
-                raise _BodyTooLarge
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    if not started:
+                        refused = True
+                        await _too_large(send, self.max_bytes)
+                    return {"type": "http.disconnect"}
             return message
 
-        try:
-            await self.app(scope, limited_receive, send)
-        except _BodyTooLarge:
-            await _too_large(send, self.max_bytes)
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if refused:
+                return  # the 413 went out already
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
 
-
-class _BodyTooLarge(Exception):
-    pass
+        await self.app(scope, limited_receive, guarded_send)
 
 
 async def _too_large(send: Send, limit: int) -> None:
     body = (
         b'{"detail":{"code":"body_too_large","message":"request body over '
         + str(limit).encode()
-        + b' bytes"}}'
+        + b' bytes","limit":'
+        + str(limit).encode()
+        + b"}}"
     )
     await send({"type": "http.response.start", "status": 413,
-                "headers": [(b"content-type", b"application/json")]})
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -121,6 +295,7 @@ def create_app(
         issuer=settings.jwt_issuer,
     )
     app.add_exception_handler(DomainError, _domain_error_handler)
+    app.add_exception_handler(StarletteHTTPException, _http_error_handler)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware)
     return app

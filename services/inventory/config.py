@@ -5,6 +5,10 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# The most events one POST /v1/stock-events may carry (SPEC section 9; the OpenAPI schema
+# says so); a deployment may lower it.
+MAX_STOCK_EVENTS_PER_REQUEST = 1000
+
 
 class InventoryConfig(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LIFELINE_INVENTORY_", env_file=".env", extra="ignore")
@@ -19,4 +23,6 @@ class InventoryConfig(BaseSettings):
     demand_window_days: float = Field(default=7.0, gt=0)
     low_stock_days: float = Field(default=3.0, ge=0)
     low_stock_units: int = Field(default=10, ge=0)
-    max_stock_events_per_request: int = Field(default=1000, gt=0, le=10_000)
+    max_stock_events_per_request: int = Field(
+        default=MAX_STOCK_EVENTS_PER_REQUEST, gt=0, le=MAX_STOCK_EVENTS_PER_REQUEST
+    )

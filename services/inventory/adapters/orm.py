@@ -17,6 +17,7 @@ from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
 from shared.events.payloads import Category, DepotTier, Priority, Ration
+from shared.http import JsonBool, JsonFloat, JsonInt, Text, UtcDateTime
 from shared.messaging.tables import add_messaging_tables
 
 
@@ -37,17 +38,18 @@ def _aware(nullable: bool = False, index: bool = False) -> Any:
 # --- catalog: depots ----------------------------------------------------------------
 
 class DepotBase(SQLModel):
-    name: str = Field(min_length=1, max_length=200)
+    name: Text = Field(min_length=1, max_length=200)
     tier: DepotTier
-    lat: float = Field(ge=-90, le=90)
-    lon: float = Field(ge=-180, le=180)
-    district: str = Field(min_length=1, max_length=100)
-    cold_storage: bool = False
+    # Strict: true is not a number, 0 or "yes" not a boolean (see shared.http).
+    lat: JsonFloat = Field(ge=-90, le=90)
+    lon: JsonFloat = Field(ge=-180, le=180)
+    district: Text = Field(min_length=1, max_length=100)
+    cold_storage: JsonBool = False
 
 
 class DepotUpsert(DepotBase):
     model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
-    community_ids: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+    community_ids: list[Annotated[Text, Field(min_length=1, max_length=64)]] = Field(
         default_factory=list, max_length=1000
     )
 
@@ -68,23 +70,31 @@ class Depot(InventoryTable, table=True):
 class DepotPublic(DepotBase):
     id: str
     community_ids: list[str]
-    updated_at: datetime | None = None
+    updated_at: UtcDateTime | None = None
 
 
 # --- catalog: SKUs ------------------------------------------------------------------
 
 class SkuBase(SQLModel):
-    name: str = Field(min_length=1, max_length=200)
+    name: Text = Field(min_length=1, max_length=200)
     category: Category
-    unit_weight_kg: float = Field(gt=0, le=10_000)
-    unit_volume_l: float = Field(gt=0, le=100_000)
-    cold_chain: bool = False
-    urgent: bool = False
+    unit_weight_kg: JsonFloat = Field(gt=0, le=10_000)
+    unit_volume_l: JsonFloat = Field(gt=0, le=100_000)
+    cold_chain: JsonBool = False
+    urgent: JsonBool = False
+
+
+class RationIn(BaseModel):
+    """``Ration`` of the event payloads, with strict integers (true is not 1)."""
+
+    model_config = ConfigDict(extra="forbid")
+    quantity: JsonInt = Field(gt=0, le=1_000_000)
+    per_days: JsonInt = Field(gt=0, le=366)
 
 
 class SkuUpsert(SkuBase):
     model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
-    ration: Ration | None = None
+    ration: RationIn | None = None
 
 
 class Sku(InventoryTable, table=True):
@@ -103,7 +113,7 @@ class Sku(InventoryTable, table=True):
 class SkuPublic(SkuBase):
     id: str
     ration: Ration | None = None
-    updated_at: datetime | None = None
+    updated_at: UtcDateTime | None = None
 
 
 # --- read model from the communities topic -------------------------------------------
@@ -142,7 +152,7 @@ class StockPublic(BaseModel):
     reserved: int
     available: int
     low: bool
-    updated_at: datetime | None = None
+    updated_at: UtcDateTime | None = None
 
 
 class LedgerEntry(InventoryTable, table=True):
@@ -212,7 +222,7 @@ class AllocationPublic(BaseModel):
     depot_id: str | None
     community_id: str
     priority: Priority
-    placed_at: datetime
+    placed_at: UtcDateTime
     lines: list[dict[str, Any]]
     reason: str | None
 

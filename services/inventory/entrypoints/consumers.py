@@ -28,6 +28,7 @@ from shared.events.payloads import (
     StockEvent,
     StockReceived,
 )
+from shared.http import contains_nul
 from shared.messaging.consumer import Handler, PoisonEvent
 from shared.messaging.unit_of_work import SqlUnitOfWork
 
@@ -46,6 +47,8 @@ def build_handlers(ctx: Context) -> dict[str, Handler]:
         )
 
     def on_stock(uow: SqlUnitOfWork, payload: StockEvent, event: CloudEvent) -> None:
+        if contains_nul(event.model_dump(mode="json")):
+            raise PoisonEvent("a stock event must not contain NUL characters")
         try:
             handlers.record_stock_movement(_inv(uow), handlers.stock_command(payload, event.id), ctx)
         except StockRuleViolation as exc:

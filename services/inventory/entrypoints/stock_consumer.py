@@ -27,6 +27,7 @@ from shared.events import topics
 from shared.events.codec import SchemaViolation, UnknownEventType, unwrap
 from shared.events.envelope import CloudEvent, EnvelopeError, utcnow
 from shared.events.payloads import StockReceived
+from shared.http import contains_nul
 from shared.messaging.consumer import BatchOutcome, ConsumerRunner, Handler
 from shared.observability import EVENTS_CONSUMED
 from shared.settings import Settings
@@ -77,6 +78,10 @@ class InventoryConsumer(ConsumerRunner):
                 continue
             if not isinstance(payload, StockReceived):
                 return None  # order matters between receipts and counts: per-event path
+            if contains_nul(event.model_dump(mode="json")):
+                outcome.dead_letters.append((record, "a stock event must not contain NUL characters",
+                                             "PoisonEvent"))
+                continue
             decoded.append((record, event, payload))
         dead = len(outcome.dead_letters)
         applied: list[tuple[CloudEvent, StockReceived]] = []

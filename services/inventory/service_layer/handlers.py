@@ -61,7 +61,7 @@ from shared.events.payloads import (
     StockReserved,
     StockShipped,
 )
-from shared.http import DomainError, NotFound
+from shared.http import DomainError, NotFound, contains_nul
 
 log = logging.getLogger(__name__)
 
@@ -300,6 +300,9 @@ def _apply_raw(
     event_id = raw_id if isinstance(raw_id, str) else None
     if not isinstance(raw, dict):
         return StockEventResult(index, None, "rejected", "an event must be a JSON object")
+    if contains_nul(raw):
+        # Never reaches the database (PostgreSQL refuses NUL in text; the whole batch failed).
+        return StockEventResult(index, None, "rejected", "an event must not contain NUL characters")
     try:
         event = CloudEvent.model_validate(raw)
     except ValidationError as exc:

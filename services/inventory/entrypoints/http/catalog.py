@@ -16,14 +16,16 @@ from services.inventory.entrypoints.http.deps import (
 )
 from services.inventory.service_layer import handlers
 from shared.events.payloads import Category
+from shared.http import BODY_ERRORS, error_responses
 
-router = APIRouter(prefix="/v1", tags=["catalog"])
+router = APIRouter(prefix="/v1", tags=["catalog"], responses=error_responses(401, 403))
 
 
 @router.put(
     "/depots/{depot_id}",
     response_model=DepotPublic,
-    responses={201: {"description": "created"}, 200: {"description": "updated or unchanged"}},
+    responses={201: {"model": DepotPublic, "description": "created"},
+               200: {"description": "updated or unchanged"}, **error_responses(*BODY_ERRORS)},
 )
 def put_depot(
     depot_id: DepotId, body: DepotUpsert, _admin: Admin, uow: UowDep, ctx: ContextDep,
@@ -51,7 +53,8 @@ def get_depots(_user: CurrentUser, uow: UowDep) -> list[DepotPublic]:
 @router.put(
     "/skus/{sku}",
     response_model=SkuPublic,
-    responses={201: {"description": "created"}, 200: {"description": "updated or unchanged"}},
+    responses={201: {"model": SkuPublic, "description": "created"},
+               200: {"description": "updated or unchanged"}, **error_responses(*BODY_ERRORS)},
 )
 def put_sku(
     sku: SkuId, body: SkuUpsert, _admin: Admin, uow: UowDep, ctx: ContextDep, response: Response
@@ -70,7 +73,7 @@ def put_sku(
     return result
 
 
-@router.get("/skus", response_model=list[SkuPublic])
+@router.get("/skus", response_model=list[SkuPublic], responses=error_responses(422))
 def get_skus(
     _user: CurrentUser, uow: UowDep, category: Category | None = Query(default=None)
 ) -> list[SkuPublic]:

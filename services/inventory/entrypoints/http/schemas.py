@@ -3,16 +3,25 @@ their tables in ``adapters/orm.py``)."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.inventory.adapters.orm import StockPublic
+from services.inventory.config import MAX_STOCK_EVENTS_PER_REQUEST
+
+# Each event is checked on its own (and answered applied / duplicate / rejected), so an
+# item may be any JSON. The batch size is documented here and checked by the endpoint,
+# which answers a 422 with its own code (``invalid_field``, ``too_many_events``).
+StockEventList = Annotated[
+    list[Any], Field(description="CloudEvents as on lifeline.stock-updates.v1",
+                     json_schema_extra={"minItems": 1, "maxItems": MAX_STOCK_EVENTS_PER_REQUEST}),
+]
 
 
 class StockEventBatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    events: list[Any] = Field(description="CloudEvents as on lifeline.stock-updates.v1")
+    events: StockEventList
 
 
 class StockEventOutcome(BaseModel):

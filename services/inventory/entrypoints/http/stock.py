@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Body, Path, Query
 from sqlalchemy.exc import DBAPIError
@@ -27,17 +27,18 @@ from services.inventory.entrypoints.http.deps import (
 from services.inventory.entrypoints.http.schemas import (
     Outlook,
     StockEventBatch,
+    StockEventList,
     StockEventOutcome,
     StockEventsResponse,
     StockList,
 )
 from services.inventory.service_layer import handlers
 from shared.auth import Principal
-from shared.http import DomainError, Forbidden, NotFound
+from shared.http import BODY_ERRORS, NO_NUL, DomainError, Forbidden, NotFound, error_responses
 
 log = logging.getLogger(__name__)
 
-router = APIRouter(prefix="/v1", tags=["stock"])
+router = APIRouter(prefix="/v1", tags=["stock"], responses=error_responses(401, 403, 422))
 
 # Inbox rows of events applied over HTTP are labelled with their entry point; the id
 # space is shared with the topic, which is what makes topic + HTTP dedupe together.
@@ -61,12 +62,12 @@ def _public(row: StockRow) -> StockPublic:
     )
 
 
-@router.post("/stock-events", response_model=StockEventsResponse)
+@router.post("/stock-events", response_model=StockEventsResponse, responses=error_responses(*BODY_ERRORS, 503))
 def post_stock_events(
     principal: StockWriter,
     uow: UowDep,
     ctx: ContextDep,
-    body: Annotated[list[Any] | StockEventBatch, Body(
+    body: Annotated[StockEventList | StockEventBatch, Body(
         description="A JSON array of stock CloudEvents, or {\"events\": [...]}",
     )],
 ) -> StockEventsResponse:
@@ -114,7 +115,7 @@ def post_stock_events(
     )
 
 
-@router.get("/depots/{depot_id}/stock", response_model=StockList)
+@router.get("/depots/{depot_id}/stock", response_model=StockList, responses=error_responses(404))
 def get_depot_stock(depot_id: DepotId, principal: StockReader, uow: UowDep) -> StockList:
     scope = _scope(principal)
     if scope is not None and depot_id not in scope:
@@ -123,18 +124,18 @@ def get_depot_stock(depot_id: DepotId, principal: StockReader, uow: UowDep) -> S
     return StockList(items=[_public(r) for r in rows])
 
 
-@router.get("/stock/{sku}", response_model=StockList)
+@router.get("/stock/{sku}", response_model=StockList, responses=error_responses(404))
 def get_sku_stock(sku: SkuId, principal: StockReader, uow: UowDep) -> StockList:
     rows = handlers.stock_rows(uow, sku=sku, depots=_scope(principal))
     return StockList(items=[_public(r) for r in rows])
 
 
-@router.get("/outlook", response_model=Outlook)
+@router.get("/outlook", response_model=Outlook, responses=error_responses(404))
 def get_outlook(
     _principal: StockReader,
     uow: UowDep,
     ctx: ContextDep,
-    district: str | None = Query(default=None, min_length=1, max_length=100),
+    district: str | None = Query(default=None, min_length=1, max_length=100, pattern=NO_NUL),
 ) -> Outlook:
     """Days of supply per category: on hand ÷ recent daily demand (net reservations over
     the configured window); null where there was no demand in the window."""
@@ -143,9 +144,9 @@ def get_outlook(
 
 
 
-@router.get("/allocations/{order_id}", response_model=AllocationPublic)
+@router.get("/allocations/{order_id}", response_model=AllocationPublic, responses=error_responses(404))
 def get_allocation(
-    order_id: Annotated[str, Path(min_length=1, max_length=200)],
+    order_id: Annotated[str, Path(min_length=1, max_length=200, pattern=NO_NUL)],
     principal: StockReader,
     uow: UowDep,
 ) -> AllocationPublic:

@@ -7,8 +7,9 @@ from fastapi import APIRouter
 from services.orders.entrypoints.http.deps import AnyUser, UowDep
 from services.orders.entrypoints.http.schemas import CatalogItemPublic, RationPublic
 from services.orders.service_layer import handlers
+from shared.http import error_responses
 
-router = APIRouter(prefix="/v1", tags=["catalog"])
+router = APIRouter(prefix="/v1", tags=["catalog"], responses=error_responses(401, 403))
 
 
 @router.get("/catalog")

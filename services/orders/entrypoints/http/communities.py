@@ -24,8 +24,9 @@ from services.orders.entrypoints.http.schemas import (
     RiskLevel,
 )
 from services.orders.service_layer import handlers
+from shared.http import NO_NUL, error_responses
 
-router = APIRouter(prefix="/v1", tags=["communities"])
+router = APIRouter(prefix="/v1", tags=["communities"], responses=error_responses(401, 403, 422))
 
 PathId = Annotated[str, Path(pattern=ID_PATTERN, max_length=64)]
 
@@ -40,7 +41,7 @@ def household_public(household: Household) -> HouseholdPublic:
 
 @router.put(
     "/communities/{community_id}",
-    responses={201: {"model": CommunityPublic, "description": "registered"}},
+    responses={201: {"model": CommunityPublic, "description": "registered"}, **error_responses(400, 413)},
 )
 def put_community(
     community_id: PathId, body: CommunityUpsert, _admin: AdminUser, uow: UowDep, response: Response
@@ -50,7 +51,8 @@ def put_community(
     command = RegisterCommunity(
         community_id=community_id, name=body.name, district=body.district, lat=body.lat,
         lon=body.lon, risk_level=body.risk_level,
-        receiving_windows=tuple(body.receiving_windows), gate_service_min=body.gate_service_min,
+        receiving_windows=tuple((start, end) for start, end in body.receiving_windows),
+        gate_service_min=body.gate_service_min,
     )
     community, created = handlers.register_community(command, uow)
     if created:
@@ -62,7 +64,7 @@ def put_community(
 def list_communities(
     _user: AnyUser,
     uow: UowDep,
-    district: Annotated[str | None, Query(max_length=100)] = None,
+    district: Annotated[str | None, Query(max_length=100, pattern=NO_NUL)] = None,
     risk_level: RiskLevel | None = None,
 ) -> list[CommunityPublic]:
     return [
@@ -71,7 +73,7 @@ def list_communities(
     ]
 
 
-@router.get("/communities/{community_id}")
+@router.get("/communities/{community_id}", responses=error_responses(404))
 def get_community(community_id: PathId, _user: AnyUser, uow: UowDep) -> CommunityPublic:
     return community_public(handlers.get_community(community_id, uow))
 
@@ -79,7 +81,7 @@ def get_community(community_id: PathId, _user: AnyUser, uow: UowDep) -> Communit
 @router.put(
     "/households/{household_id}",
     tags=["households"],
-    responses={201: {"model": HouseholdPublic, "description": "registered"}},
+    responses={201: {"model": HouseholdPublic, "description": "registered"}, **error_responses(400, 413)},
 )
 def put_household(
     household_id: PathId,
@@ -99,7 +101,7 @@ def put_household(
     return household_public(household)
 
 
-@router.get("/households/{household_id}", tags=["households"])
+@router.get("/households/{household_id}", tags=["households"], responses=error_responses(404))
 def get_household(household_id: PathId, principal: HouseholdReader, uow: UowDep) -> HouseholdPublic:
     """Admins, the household's community workers, and the resident himself; others 404."""
     return household_public(handlers.get_household(household_id, principal, uow))

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import json
-import re
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Header, Path, Query, Response, status
@@ -35,9 +32,9 @@ from services.orders.entrypoints.http.schemas import (
 from services.orders.service_layer import handlers
 from services.orders.service_layer.handlers import OrderDetails
 from shared.auth import Principal
-from shared.http import DomainError
+from shared.http import DomainError, ErrorResponse, error_responses
 
-router = APIRouter(prefix="/v1/orders", tags=["orders"])
+router = APIRouter(prefix="/v1/orders", tags=["orders"], responses=error_responses(401, 403, 422))
 
 ORDER_ID_PATTERN = r"^O-[0-9A-HJKMNP-TV-Z]{26}$"
 OrderId = Annotated[str, Path(pattern=ORDER_ID_PATTERN)]
@@ -106,9 +103,7 @@ def _fingerprint(household_id: str, body: OrderCreate) -> str:
     response_model=OrderPublic,
     responses={
         200: {"model": OrderPublic, "description": "replay of an Idempotency-Key"},
-        409: {"description": "Idempotency-Key reused with another body"},
-        422: {"description": "invalid order: unknown SKU, quantity, ration exceeded ..."},
-        429: {"description": "too many orders for this household; see Retry-After"},
+        **error_responses(400, 409, 413, 429),
     },
 )
 def place_order(
@@ -142,43 +137,26 @@ def place_order(
     )
 
 
-def _decode_cursor(cursor: str) -> str:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        order_id = base64.urlsafe_b64decode(padded.encode()).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        order_id = ""
-    if not re.fullmatch(ORDER_ID_PATTERN, order_id):
-        raise DomainError("cursor is not one this API returned", code="invalid_cursor",
-                          field="cursor")
-    return order_id
-
-
-def _encode_cursor(order_id: str) -> str:
-    return base64.urlsafe_b64encode(order_id.encode()).decode().rstrip("=")
-
-
 @router.get("")
 def list_orders(
     principal: OrderReader,
     uow: UowDep,
     status_filter: Annotated[OrderStatusName | None, Query(alias="status")] = None,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Annotated[str | None, Query(
+        pattern=ORDER_ID_PATTERN, description="`next_cursor` of the previous page",
+    )] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> OrderPage:
     """Newest first. Residents see their household's orders, workers their communities',
-    dispatchers and admins all; pass `next_cursor` back as `cursor` for the next page."""
-    before = _decode_cursor(cursor) if cursor else None
+    dispatchers and admins all; pass `next_cursor` back as `cursor` for the next page (it
+    is the id of the page's last order: the next page has the older ones)."""
     items, last = handlers.list_orders(
-        principal, uow, status_filter=status_filter, before_id=before, limit=limit
+        principal, uow, status_filter=status_filter, before_id=cursor, limit=limit
     )
-    return OrderPage(
-        items=[order_public(item) for item in items],
-        next_cursor=_encode_cursor(last) if last else None,
-    )
+    return OrderPage(items=[order_public(item) for item in items], next_cursor=last)
 
 
-@router.get("/{order_id}")
+@router.get("/{order_id}", responses=error_responses(404))
 def get_order(order_id: OrderId, principal: OrderReader, uow: UowDep) -> OrderDetailPublic:
     """Status, priority, depot, the delivery window and ETA once scheduled, the timeline.
     Another household's order is a 404."""
@@ -187,7 +165,10 @@ def get_order(order_id: OrderId, principal: OrderReader, uow: UowDep) -> OrderDe
 
 @router.post(
     "/{order_id}/cancel",
-    responses={409: {"description": "already on a dispatched route, delivered or rejected"}},
+    responses={
+        **error_responses(400, 404, 413),
+        409: {"model": ErrorResponse, "description": "already on a dispatched route, delivered or rejected"},
+    },
 )
 def cancel_order(
     order_id: OrderId,

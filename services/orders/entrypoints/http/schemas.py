@@ -1,24 +1,29 @@
 """API models (SQLModel families: XBase, XUpsert/XCreate, XPublic).
 
 Request bodies forbid unknown fields, so a typo ("qty") is a 422 naming it instead of a
-silently ignored value; quantities are strict integers ("3" and 3.0 are refused).
+silently ignored value; numbers and booleans mean what the schema says ("3", 1.5 and
+true are not integers, 0 and "yes" are not booleans; 3.0 is the JSON number 3).
+Datetimes are answered with their zone (UTC).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, StrictInt
+from pydantic import ConfigDict
 from pydantic import Field as PydanticField
 from sqlmodel import Field, SQLModel
 
 from services.orders.domain.model import HouseholdFlag
 from services.orders.domain.rules import MAX_LINES, MAX_QUANTITY_PER_LINE
+from shared.http import JsonBool, JsonFloat, JsonInt, Text, UtcDateTime
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
 Identifier = Annotated[str, PydanticField(pattern=ID_PATTERN, max_length=64)]
 ClockTime = Annotated[str, PydanticField(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
+# [start, end] in the city's local time. A list of two rather than a tuple: the same JSON,
+# and a plain array schema that every OpenAPI tool reads (a tuple is `prefixItems`).
+Window = Annotated[list[ClockTime], PydanticField(min_length=2, max_length=2, examples=[["07:00", "09:00"]])]
 RiskLevel = Literal["sealed", "controlled", "prevention", "normal"]
 Priority = Literal["medical", "vulnerable", "standard"]
 OrderStatusName = Literal[
@@ -35,13 +40,13 @@ class RequestBody(SQLModel):
 # --- communities ---------------------------------------------------------------------
 
 class CommunityBase(SQLModel):
-    name: str = Field(min_length=1, max_length=200)
-    district: str = Field(min_length=1, max_length=100)
-    lat: float = Field(ge=-90, le=90)
-    lon: float = Field(ge=-180, le=180)
+    name: Text = Field(min_length=1, max_length=200)
+    district: Text = Field(min_length=1, max_length=100)
+    lat: JsonFloat = Field(ge=-90, le=90)
+    lon: JsonFloat = Field(ge=-180, le=180)
     risk_level: RiskLevel
-    receiving_windows: list[tuple[ClockTime, ClockTime]] = Field(min_length=1, max_length=12)
-    gate_service_min: int = Field(default=10, ge=0, le=240)
+    receiving_windows: list[Window] = Field(min_length=1, max_length=12)
+    gate_service_min: JsonInt = Field(default=10, ge=0, le=240)
 
 
 class CommunityUpsert(CommunityBase, RequestBody):
@@ -50,15 +55,15 @@ class CommunityUpsert(CommunityBase, RequestBody):
 
 class CommunityPublic(CommunityBase):
     id: str
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcDateTime
+    updated_at: UtcDateTime
 
 
 # --- households ----------------------------------------------------------------------
 
 class HouseholdBase(SQLModel):
     community_id: Identifier
-    members: StrictInt = Field(ge=1, le=50)
+    members: JsonInt = Field(ge=1, le=50)
     flags: list[HouseholdFlag] = Field(default_factory=list, max_length=5)
 
 
@@ -68,8 +73,8 @@ class HouseholdUpsert(HouseholdBase, RequestBody):
 
 class HouseholdPublic(HouseholdBase):
     id: str
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcDateTime
+    updated_at: UtcDateTime
 
 
 # --- catalog read model -----------------------------------------------------------------
@@ -94,13 +99,13 @@ class CatalogItemPublic(SQLModel):
 
 class OrderItem(RequestBody):
     sku: Identifier
-    quantity: StrictInt = Field(gt=0, le=MAX_QUANTITY_PER_LINE)
+    quantity: JsonInt = Field(gt=0, le=MAX_QUANTITY_PER_LINE)
 
 
 class OrderBase(SQLModel):
     items: list[OrderItem] = Field(min_length=1, max_length=MAX_LINES)
-    contactless: bool = True
-    note: str | None = Field(default=None, max_length=500)
+    contactless: JsonBool = True
+    note: Text | None = Field(default=None, max_length=500)
 
 
 class OrderCreate(OrderBase, RequestBody):
@@ -110,20 +115,20 @@ class OrderCreate(OrderBase, RequestBody):
 
 
 class CancelRequest(RequestBody):
-    reason: str = Field(default="cancelled by requester", min_length=1, max_length=500)
+    reason: Text = Field(default="cancelled by requester", min_length=1, max_length=500)
 
 
 class DeliverySchedule(SQLModel):
     plan_id: str
     vehicle_id: str | None
     stop_id: str | None
-    eta: datetime | None
-    window_start: datetime | None
-    window_end: datetime | None
+    eta: UtcDateTime | None
+    window_start: UtcDateTime | None
+    window_end: UtcDateTime | None
 
 
 class TimelineEntryPublic(SQLModel):
-    at: datetime
+    at: UtcDateTime
     status: OrderStatusName
     detail: dict[str, Any]
 
@@ -137,10 +142,10 @@ class OrderPublic(OrderBase):
     depot_id: str | None
     schedule: DeliverySchedule | None
     status_reason: str | None
-    delivered_at: datetime | None
+    delivered_at: UtcDateTime | None
     received_by: str | None
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcDateTime
+    updated_at: UtcDateTime
 
 
 class OrderDetailPublic(OrderPublic):
