@@ -3,12 +3,34 @@
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, MetaData, create_engine, event, text
+from sqlalchemy import DateTime, Dialect, Engine, MetaData, TypeDecorator, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """An aware datetime stored as UTC and read back aware on every database.
+
+    SQLite keeps no offset: a ``+08:00`` value would come back as the same wall time, naive,
+    and then be taken for UTC, eight hours off. Converting on the way in makes the stored
+    value mean one instant everywhere."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None or value.tzinfo is None:
+            return value  # naive values are UTC by this codebase's convention
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 20) -> Engine:

@@ -148,7 +148,8 @@ class ConsumerRunner:
     async def _dead_letter(
         self, producer: AIOKafkaProducer, record: ConsumerRecord[bytes, bytes], reason: str, error_class: str
     ) -> None:
-        headers = list(record.headers or ()) + [
+        headers = [
+            *(record.headers or ()),
             ("dlq.reason", reason.encode()[:4000]),
             ("dlq.error", error_class.encode()),
             ("dlq.source.topic", record.topic.encode()),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -87,10 +88,9 @@ async def ensure_topics(settings: Settings, *, replication_factor: int | None = 
                 )
                 for spec in wanted
             ]
-            try:
+            # Another service may win the race; that is the point of idempotent creation.
+            with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(new_topics)
-            except TopicAlreadyExistsError:
-                pass  # another service won the race; that is the point of idempotent creation
             log.info("created topics: %s", ", ".join(spec.name for spec in wanted))
         return [spec.name for spec in wanted]
     finally:

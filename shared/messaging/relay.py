@@ -4,9 +4,10 @@ only after the broker acknowledged them. HTTP handlers never wait on the broker.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from dataclasses import dataclass
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -106,10 +107,8 @@ class OutboxRelay:
 
     async def _idle(self) -> None:
         self._wake.clear()
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), self._settings.outbox_poll_interval_s)
-        except TimeoutError:
-            pass
 
     async def _send(
         self, producer: AIOKafkaProducer, rows: list[_Row]

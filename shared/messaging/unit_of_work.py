@@ -11,7 +11,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from sqlalchemy import Engine, insert, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import sessionmaker
 
 from shared.events.codec import wrap
 from shared.events.envelope import CloudEvent, utcnow

@@ -128,10 +128,6 @@ SOLVE_BODY = {
     # Over the service's 60 s cap: a 422 after the role check, without starting a solver.
     "params": {"time_limit_s": 61},
 }
-SOLVE_FOR_ANYONE = (
-    "routing: POST /v1/solve takes any authenticated principal (resident, worker, "
-    "warehouse system) and runs the solver for it: CPU for anyone with a token"
-)
 
 ROUTING: list[Row] = [
     *_docs(),
@@ -155,8 +151,7 @@ ROUTING: list[Row] = [
         json=lambda ids: {"plan_id": ids["plan"], "stop_id": "no-such-stop", "outcome": "delivered",
                           "received_by": "gate staff"}),
     Row("POST /v1/solve", fixed("/v1/solve"), only(dispatcher=422, admin=422),
-        json=lambda _ids: SOLVE_BODY,
-        known_bugs=dict.fromkeys(("resident", "community_worker", "inventory_system"), SOLVE_FOR_ANYONE)),
+        json=lambda _ids: SOLVE_BODY),
 ]
 
 MATRIX: dict[str, list[Row]] = {"orders": ORDERS, "inventory": INVENTORY, "routing": ROUTING}

@@ -177,10 +177,6 @@ async def test_another_depots_plans_are_not_found(routing: Env) -> None:
                            f"/v1/plans/{missing}/reoptimize", other, json={"time_limit_s": 0.5})
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "routing: POST /v1/deliveries answers 403 for another depot's plan and 404 for a missing "
-    "one (service_layer/planning.py record_delivery checks existence before scope): plan ids "
-    "can be probed"))
 async def test_deliveries_on_another_depots_plan_are_not_found(routing: Env) -> None:
     other = routing.as_role("dispatcher", depot_ids=("DC-2",))
 
@@ -267,10 +263,6 @@ def test_role_credentials_are_scoped_as_asked(module_settings: Any) -> None:
     assert principal.role == "dispatcher" and principal.depot_ids == frozenset({"DC-2"})
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "routing: GET /console/dev-token mints an admin token for anyone whenever mode is "
-    "'development' (the default mode), also with a real LIFELINE_JWT_SECRET, so a "
-    "deployment that forgets LIFELINE_MODE=production hands out admin tokens"))
 async def test_no_unauthenticated_admin_token_with_a_real_secret(module_settings: Any) -> None:
     from pydantic import SecretStr
 

@@ -6,7 +6,6 @@ import asyncio
 import json
 from pathlib import Path
 
-import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select
 
@@ -23,7 +22,6 @@ from shared.messaging.tables import add_messaging_tables
 from shared.messaging.unit_of_work import SqlUnitOfWork
 from shared.settings import Settings
 from tests.support import eventually, make_settings
-
 
 metadata = MetaData()
 notes = Table(

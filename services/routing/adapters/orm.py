@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index
+from sqlalchemy import JSON, Column, Index
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
+from shared.db import UtcDateTime
 from shared.messaging.tables import add_messaging_tables
 
 
@@ -24,7 +25,7 @@ def _json_column() -> Any:
 
 
 def _aware(nullable: bool = False) -> Any:
-    return Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=nullable))
+    return Field(default=None, sa_column=Column(UtcDateTime(), nullable=nullable))
 
 
 class Community(RoutingTable, table=True):

@@ -99,6 +99,14 @@ def check_depot_access(principal: Principal, depot_ids: list[str]) -> None:
         raise Forbidden(f"not a dispatcher of depot(s) {', '.join(outside)}", depot_ids=outside)
 
 
+def visible_plan(uow: RoutingUnitOfWork, plan_id: str, principal: Principal) -> Plan:
+    """Another depot's plan is "not found", like a missing one, so plan ids cannot be probed."""
+    plan = uow.session.get(Plan, plan_id)
+    if plan is None or (principal.role != "admin" and not set(plan.depot_ids) & principal.depot_ids):
+        raise NotFound(f"plan {plan_id} not found")
+    return plan
+
+
 # --- building the problem ------------------------------------------------------------
 
 def depots_and_fleet(uow: RoutingUnitOfWork, depot_ids: list[str]) -> tuple[list[DepotInfo], list[VehicleInfo]]:
@@ -223,9 +231,7 @@ class Planner:
 
         def create() -> Plan:
             with self._uow_factory() as uow:
-                parent = uow.session.get(Plan, plan_id)
-                if parent is None or (principal.role != "admin" and not set(parent.depot_ids) & principal.depot_ids):
-                    raise NotFound(f"plan {plan_id} not found")
+                parent = visible_plan(uow, plan_id, principal)
                 check_depot_access(principal, parent.depot_ids)
                 build_reoptimization(uow, plan_id, self._tz)  # a bad request fails now, as a 4xx
                 child = Plan(
@@ -328,9 +334,7 @@ class Planner:
 # --- dispatch and deliveries -----------------------------------------------------------
 
 def dispatch(uow: RoutingUnitOfWork, plan_id: str, principal: Principal) -> Plan:
-    plan = uow.session.get(Plan, plan_id)
-    if plan is None:
-        raise NotFound(f"plan {plan_id} not found")
+    plan = visible_plan(uow, plan_id, principal)
     check_depot_access(principal, plan.depot_ids)
     if plan.status == "dispatched":
         return plan  # dispatching twice is the same dispatch
@@ -439,9 +443,7 @@ def dispatch(uow: RoutingUnitOfWork, plan_id: str, principal: Principal) -> Plan
 
 
 def record_delivery(uow: RoutingUnitOfWork, command: RecordDelivery, principal: Principal) -> dict[str, Any]:
-    plan = uow.session.get(Plan, command.plan_id)
-    if plan is None:
-        raise NotFound(f"plan {command.plan_id} not found")
+    plan = visible_plan(uow, command.plan_id, principal)
     check_depot_access(principal, plan.depot_ids)
     if plan.status != "dispatched":
         raise Conflict(f"plan {plan.id} is {plan.status}; deliveries need a dispatched plan",

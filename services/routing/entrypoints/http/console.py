@@ -7,6 +7,7 @@ from fastapi.responses import HTMLResponse
 
 from shared.auth import TokenService
 from shared.http import NotFound
+from shared.settings import DEV_JWT_SECRET
 
 router = APIRouter(tags=["console"])
 
@@ -21,8 +22,10 @@ def console() -> str:
 
 @router.get("/console/dev-token", include_in_schema=False)
 def development_token(request: Request) -> dict[str, str]:
-    # Only where nobody real is dispatching: development and the embedded demo.
-    if request.app.state.settings.mode != "development":
+    # Only where nobody real is dispatching: development with the development secret (the
+    # embedded demo). Once a real secret is configured, tokens come from the identity provider.
+    settings = request.app.state.settings
+    if settings.mode != "development" or settings.jwt_secret.get_secret_value() != DEV_JWT_SECRET:
         raise NotFound("not available outside development mode")
     tokens: TokenService = request.app.state.tokens
     return {"token": tokens.mint("console-dev", "admin", ttl_s=8 * 3600)}

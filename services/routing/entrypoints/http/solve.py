@@ -6,8 +6,8 @@ from fastapi import APIRouter
 
 from services.routing.engine import SolveParams, problem_from_json, solution_to_json
 from services.routing.engine.schema import SolveRequest
+from services.routing.entrypoints.http.deps import Dispatcher
 from services.routing.service_layer.solver_process import solve_in_child
-from shared.auth import CurrentPrincipal
 from shared.http import DomainError
 
 router = APIRouter(prefix="/v1/solve", tags=["solve"])
@@ -23,7 +23,7 @@ class ProblemTooLarge(DomainError):
 
 
 @router.post("")
-async def solve(body: SolveRequest, _principal: CurrentPrincipal) -> dict[str, Any]:
+async def solve(body: SolveRequest, _principal: Dispatcher) -> dict[str, Any]:
     """Stateless: a whole problem in, a checked solution out. The engine on its own."""
     if len(body.problem.stops) > MAX_STOPS or len(body.problem.vehicles) > MAX_VEHICLES:
         raise ProblemTooLarge(f"at most {MAX_STOPS} stops and {MAX_VEHICLES} vehicles per request")
