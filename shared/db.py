@@ -12,7 +12,7 @@ from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
 
-class UtcDateTime(TypeDecorator[datetime]):
+class UtcTimestamp(TypeDecorator[datetime]):
     """An aware datetime stored as UTC and read back aware on every database.
 
     SQLite keeps no offset: a ``+08:00`` value would come back as the same wall time, naive,

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import fastapi.routing
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict, StrictBool
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -68,20 +68,6 @@ def _as_utc(value: datetime) -> datetime:
 # values for timezone-aware columns, and those are UTC here.
 UtcDateTime = Annotated[datetime, AfterValidator(_as_utc)]
 
-
-def _integral(value: Any) -> Any:
-    # JSON has one number type: 3.0 is the integer 3 (JSON Schema agrees), while 3.5,
-    # "3" and true are not integers.
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
-
-
-# Request-body scalars that mean what the OpenAPI schema says and nothing looser:
-# pydantic's lax mode would take true for 1, "2.5" for 2.5 and 0 for false.
-JsonInt = Annotated[int, BeforeValidator(_integral), Strict()]
-JsonFloat = Annotated[float, Strict()]
-JsonBool = StrictBool
 
 # Free text that reaches the database: PostgreSQL cannot store NUL in text (psycopg
 # raises, which was a 500), so the schema refuses it up front, as a 422 naming the field.

@@ -153,21 +153,11 @@ def fuzz_operations(env: Env, base_url: str, role: str) -> tuple[dict[str, int],
     return counts, failures
 
 
-# What the fuzzer finds in routing (not fixed here; see the issue note). Not strict: the
-# case passes once routing documents its errors and refuses booleans for integers.
-ROUTING_FINDINGS = (
-    "routing: 401/403/404/409/413 answered but not documented in its OpenAPI (e.g. GET "
-    "/v1/plans/{id} 404, GET /v1/demand 403); bodies take booleans for integers (PUT "
-    "/v1/vehicles fixed_cost=false, POST /v1/solve params.seed=false, which then solves)"
-)
-
-
 def _cases() -> list[Any]:
-    cases = []
-    for service, target in TARGETS.items():
-        marks = [pytest.mark.xfail(reason=ROUTING_FINDINGS, strict=False)] if service == "routing" else []
-        cases += [pytest.param(service, role, id=f"{service}-as-{role}", marks=marks) for role in target.roles]
-    return cases
+    return [
+        pytest.param(service, role, id=f"{service}-as-{role}")
+        for service, target in TARGETS.items() for role in target.roles
+    ]
 
 
 @pytest.mark.parametrize(("service", "role"), _cases())

@@ -8,11 +8,11 @@ from pathlib import Path
 
 from sqlalchemy import Column, Integer, MetaData, Table, insert, select
 
-from shared.db import UtcDateTime, make_engine
+from shared.db import UtcTimestamp, make_engine
 from tests.support import database_url_for, drop_schemas
 
 metadata = MetaData()
-moments = Table("moments", metadata, Column("id", Integer, primary_key=True), Column("at", UtcDateTime()))
+moments = Table("moments", metadata, Column("id", Integer, primary_key=True), Column("at", UtcTimestamp()))
 
 
 def test_an_offset_datetime_comes_back_as_the_same_instant_in_utc(tmp_path: Path) -> None:

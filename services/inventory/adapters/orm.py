@@ -17,7 +17,8 @@ from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
 from shared.events.payloads import Category, DepotTier, Priority, Ration
-from shared.http import JsonBool, JsonFloat, JsonInt, Text, UtcDateTime
+from shared.http import Text, UtcDateTime
+from shared.jsontypes import JsonBool, JsonFloat, JsonInt
 from shared.messaging.tables import add_messaging_tables
 
 

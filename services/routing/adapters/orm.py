@@ -9,7 +9,7 @@ from sqlalchemy import JSON, Column, Index
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
-from shared.db import UtcDateTime
+from shared.db import UtcTimestamp
 from shared.messaging.tables import add_messaging_tables
 
 
@@ -25,7 +25,7 @@ def _json_column() -> Any:
 
 
 def _aware(nullable: bool = False) -> Any:
-    return Field(default=None, sa_column=Column(UtcDateTime(), nullable=nullable))
+    return Field(default=None, sa_column=Column(UtcTimestamp(), nullable=nullable))
 
 
 class Community(RoutingTable, table=True):

@@ -4,13 +4,24 @@ Used by :func:`problem_from_json` for validation and by the routing service for
 the ``POST /v1/solve`` body and response in its OpenAPI docs.  Field names and
 units are those of the engine dataclasses (times: seconds since midnight of the
 service date; distances: metres; loads: kg and litres).
+
+Numbers and booleans of a problem mean what the schema says (``true`` is not a seed or
+a capacity, ``0`` is not ``false``; ``3.0`` is the integer 3): the strict JSON types of
+the services' HTTP edge (``shared.jsontypes``), so that ``POST /v1/solve`` reads a problem
+as every other body is read.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, Strict
+
+from shared.jsontypes import JSON_INTEGER, JsonBool, JsonFloat, JsonInt
+
+# Optional integers with their bound inside the type, where OpenAPI tools read it.
+OptionalCount = Annotated[int, Field(ge=0), JSON_INTEGER, Strict()] | None
+OptionalPositive = Annotated[int, Field(ge=1), JSON_INTEGER, Strict()] | None
 
 
 class _Strict(BaseModel):
@@ -20,55 +31,55 @@ class _Strict(BaseModel):
 
 
 class LocationIn(_Strict):
-    lat: float = Field(ge=-90, le=90)
-    lon: float = Field(ge=-180, le=180)
+    lat: JsonFloat = Field(ge=-90, le=90)
+    lon: JsonFloat = Field(ge=-180, le=180)
 
 
 class TimeWindowIn(_Strict):
-    start_s: int = Field(ge=0, description="Earliest service start, s since midnight")
-    end_s: int = Field(ge=0, description="Latest service start, s since midnight")
+    start_s: JsonInt = Field(ge=0, description="Earliest service start, s since midnight")
+    end_s: JsonInt = Field(ge=0, description="Latest service start, s since midnight")
 
 
 class DepotIn(_Strict):
     id: str = Field(min_length=1)
     location: LocationIn
-    load_s: int = Field(0, ge=0, description="Loading time before every trip")
+    load_s: JsonInt = Field(0, ge=0, description="Loading time before every trip")
 
 
 class VehicleIn(_Strict):
     id: str = Field(min_length=1)
     depot_id: str = Field(min_length=1)
-    capacity_kg: float = Field(gt=0)
-    capacity_l: float = Field(gt=0)
-    refrigerated: bool = False
-    closed_loop: bool = Field(False, description="May enter sealed communities")
-    shift_start_s: int = Field(0, ge=0)
-    shift_end_s: int = Field(86_400, ge=0)
-    max_duration_s: int | None = Field(None, ge=0)
-    fixed_cost: int = Field(0, ge=0, description="Cost of using the vehicle, in seconds of travel")
-    max_trips: int = Field(1, ge=1, le=20)
+    capacity_kg: JsonFloat = Field(gt=0)
+    capacity_l: JsonFloat = Field(gt=0)
+    refrigerated: JsonBool = False
+    closed_loop: JsonBool = Field(False, description="May enter sealed communities")
+    shift_start_s: JsonInt = Field(0, ge=0)
+    shift_end_s: JsonInt = Field(86_400, ge=0)
+    max_duration_s: OptionalCount = None
+    fixed_cost: JsonInt = Field(0, ge=0, description="Cost of using the vehicle, in seconds of travel")
+    max_trips: JsonInt = Field(1, ge=1, le=20)
 
 
 class StopIn(_Strict):
     id: str = Field(min_length=1)
     location: LocationIn
     depot_id: str = Field(min_length=1)
-    demand_kg: float = Field(ge=0)
-    demand_l: float = Field(ge=0)
+    demand_kg: JsonFloat = Field(ge=0)
+    demand_l: JsonFloat = Field(ge=0)
     windows: list[TimeWindowIn] = Field(min_length=1, description="Receiving windows, sorted, disjoint")
-    service_s: int = Field(0, ge=0)
-    refrigerated: bool = False
-    sealed: bool = False
+    service_s: JsonInt = Field(0, ge=0)
+    refrigerated: JsonBool = False
+    sealed: JsonBool = False
     priority: Literal["standard", "vulnerable", "medical"] = "standard"
-    drop_penalty: int | None = Field(None, ge=0, description="Default: derived from priority and waiting_s")
-    waiting_s: int = Field(0, ge=0)
-    deadline_s: int | None = Field(None, ge=0, description="Latest service start (medicine SLA)")
+    drop_penalty: OptionalCount = Field(None, description="Default: derived from priority and waiting_s")
+    waiting_s: JsonInt = Field(0, ge=0)
+    deadline_s: OptionalCount = Field(None, description="Latest service start (medicine SLA)")
     order_ids: list[str] = Field(default_factory=list)
 
 
 class MatrixIn(_Strict):
-    distance_m: list[list[int]]
-    duration_s: list[list[int]]
+    distance_m: list[list[JsonInt]]
+    duration_s: list[list[JsonInt]]
 
 
 class ProblemIn(_Strict):
@@ -81,10 +92,12 @@ class ProblemIn(_Strict):
 
 
 class SolveParamsIn(_Strict):
-    time_limit_s: float = Field(10.0, gt=0, le=3600)
-    seed: int = Field(0, ge=0)
+    time_limit_s: JsonFloat = Field(10.0, gt=0, le=3600)
+    seed: JsonInt = Field(0, ge=0, le=2**31 - 1)
     strategy: Literal["auto", "ortools", "pyvrp", "portfolio", "sequential"] = "auto"
-    iterations: int | None = Field(None, ge=1, description="Reproducible mode: stop engines by iterations, not time")
+    iterations: OptionalPositive = Field(
+        None, description="Reproducible mode: stop engines by iterations, not time"
+    )
 
 
 class SolveRequest(_Strict):
@@ -148,13 +161,20 @@ class SolveRequest(_Strict):
 # -- response ------------------------------------------------------------------
 
 
+class TimeWindowOut(BaseModel):
+    # Not TimeWindowIn: what the engine answers is read back as it is (numpy integers
+    # included); strictness is for what clients send.
+    start_s: int
+    end_s: int
+
+
 class VisitOut(BaseModel):
     stop_id: str
     trip: int
     arrival_s: int
     start_s: int
     departure_s: int
-    window: TimeWindowIn
+    window: TimeWindowOut
     load_kg: float
     load_l: float
     onboard_kg: float

@@ -16,7 +16,8 @@ from sqlmodel import Field, SQLModel
 
 from services.orders.domain.model import HouseholdFlag
 from services.orders.domain.rules import MAX_LINES, MAX_QUANTITY_PER_LINE
-from shared.http import JsonBool, JsonFloat, JsonInt, Text, UtcDateTime
+from shared.http import Text, UtcDateTime
+from shared.jsontypes import JsonBool, JsonFloat, JsonInt
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
 Identifier = Annotated[str, PydanticField(pattern=ID_PATTERN, max_length=64)]

@@ -7,11 +7,12 @@ from fastapi import APIRouter
 from services.routing.entrypoints.http.deps import Dispatcher, UowDep
 from services.routing.entrypoints.http.schemas import DeliveryRequest
 from services.routing.service_layer import planning
+from shared.http import BODY_ERRORS, error_responses
 
-router = APIRouter(prefix="/v1/deliveries", tags=["deliveries"])
+router = APIRouter(prefix="/v1/deliveries", tags=["deliveries"], responses=error_responses(401, 403, 422))
 
 
-@router.post("")
+@router.post("", responses=error_responses(*BODY_ERRORS, 404, 409))
 def record_delivery(body: DeliveryRequest, uow: UowDep, principal: Dispatcher) -> dict[str, Any]:
     """A stop handed over at the gate (received-by name) or failed (reason)."""
     command = planning.RecordDelivery(

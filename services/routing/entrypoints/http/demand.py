@@ -12,13 +12,14 @@ from services.routing.domain.demand import RESERVED, SkuSize, load_of
 from services.routing.entrypoints.http.deps import Dispatcher, UowDep
 from services.routing.entrypoints.http.schemas import DemandCommunity
 from services.routing.service_layer.planning import check_depot_access
+from shared.http import NO_NUL, error_responses
 
-router = APIRouter(prefix="/v1/demand", tags=["demand"])
+router = APIRouter(prefix="/v1/demand", tags=["demand"], responses=error_responses(401, 403, 422))
 
 
 @router.get("", response_model=list[DemandCommunity])
 def get_demand(
-    uow: UowDep, principal: Dispatcher, depot_id: str = Query(min_length=1, max_length=64)
+    uow: UowDep, principal: Dispatcher, depot_id: str = Query(min_length=1, max_length=64, pattern=NO_NUL)
 ) -> list[dict[str, Any]]:
     """Reserved, unscheduled orders of a depot, grouped by community."""
     check_depot_access(principal, [depot_id])

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Path, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlmodel import col
@@ -12,9 +12,13 @@ from services.routing.entrypoints.http.deps import Dispatcher, PlannerDep, UowDe
 from services.routing.entrypoints.http.map_svg import render_plan_svg
 from services.routing.entrypoints.http.schemas import PlanPublic, PlanRequest
 from services.routing.service_layer import planning
-from shared.http import NotFound
+from shared.http import BODY_ERRORS, NO_NUL, NotFound, error_responses
+from shared.jsontypes import JsonFloat, JsonInt
 
-router = APIRouter(prefix="/v1/plans", tags=["plans"])
+router = APIRouter(prefix="/v1/plans", tags=["plans"], responses=error_responses(401, 403, 422))
+
+# Any id that is not a plan is a 404; only NUL, which PostgreSQL cannot take in a query, is a 422.
+PlanId = Annotated[str, Path(pattern=NO_NUL)]
 
 
 def plan_public(plan: Plan) -> dict[str, Any]:
@@ -36,7 +40,9 @@ def get_visible_plan(uow: planning.RoutingUnitOfWork, plan_id: str, principal: A
     return plan
 
 
-@router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=PlanPublic)
+# 404: a depot routing does not know (yet); 422 with a code: a time limit over the service's.
+@router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=PlanPublic,
+             responses=error_responses(*BODY_ERRORS, 404))
 async def request_plan(body: PlanRequest, planner: PlannerDep, principal: Dispatcher) -> dict[str, Any]:
     """Start solving in the background; poll ``GET /v1/plans/{id}`` for progress."""
     command = planning.RequestPlan(
@@ -47,13 +53,13 @@ async def request_plan(body: PlanRequest, planner: PlannerDep, principal: Dispat
     return plan_public(plan)
 
 
-@router.get("/{plan_id}", response_model=PlanPublic)
-def get_plan(plan_id: str, uow: UowDep, principal: Dispatcher) -> dict[str, Any]:
+@router.get("/{plan_id}", response_model=PlanPublic, responses=error_responses(404))
+def get_plan(plan_id: PlanId, uow: UowDep, principal: Dispatcher) -> dict[str, Any]:
     return plan_public(get_visible_plan(uow, plan_id, principal))
 
 
-@router.post("/{plan_id}/dispatch", response_model=PlanPublic)
-def dispatch_plan(plan_id: str, uow: UowDep, principal: Dispatcher) -> dict[str, Any]:
+@router.post("/{plan_id}/dispatch", response_model=PlanPublic, responses=error_responses(404, 409))
+def dispatch_plan(plan_id: PlanId, uow: UowDep, principal: Dispatcher) -> dict[str, Any]:
     get_visible_plan(uow, plan_id, principal)
     with uow:
         plan = planning.dispatch(uow, plan_id, principal)
@@ -64,13 +70,14 @@ def dispatch_plan(plan_id: str, uow: UowDep, principal: Dispatcher) -> dict[str,
 class ReoptimizeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    time_limit_s: float = Field(default=10, gt=0, le=600)
-    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    time_limit_s: JsonFloat = Field(default=10, gt=0, le=600)
+    seed: JsonInt = Field(default=0, ge=0, le=2**31 - 1)
 
 
-@router.post("/{plan_id}/reoptimize", status_code=status.HTTP_202_ACCEPTED, response_model=PlanPublic)
+@router.post("/{plan_id}/reoptimize", status_code=status.HTTP_202_ACCEPTED, response_model=PlanPublic,
+             responses=error_responses(*BODY_ERRORS, 404, 409))
 async def reoptimize_plan(
-    plan_id: str, planner: PlannerDep, principal: Dispatcher, body: ReoptimizeRequest | None = None
+    plan_id: PlanId, planner: PlannerDep, principal: Dispatcher, body: ReoptimizeRequest | None = None
 ) -> dict[str, Any]:
     """Insert newly reserved orders into a dispatched plan; delivered stops and the stop each
     vehicle is heading to stay fixed. Dispatching the new plan publishes only the changes."""
@@ -79,8 +86,9 @@ async def reoptimize_plan(
     return plan_public(plan)
 
 
-@router.get("/{plan_id}/map.svg", response_class=Response, responses={200: {"content": {"image/svg+xml": {}}}})
-def plan_map(plan_id: str, uow: UowDep, principal: Dispatcher) -> Response:
+@router.get("/{plan_id}/map.svg", response_class=Response,
+            responses={200: {"content": {"image/svg+xml": {}}}, **error_responses(404)})
+def plan_map(plan_id: PlanId, uow: UowDep, principal: Dispatcher) -> Response:
     plan = get_visible_plan(uow, plan_id, principal)
     with uow:
         depots = list(uow.session.execute(select(Depot).where(col(Depot.id).in_(plan.depot_ids))).scalars())

@@ -1,38 +1,42 @@
-"""The routing API's request and response bodies (SQLModel families where a table backs them)."""
+"""The routing API's request and response bodies (SQLModel families where a table backs them).
+
+Request bodies forbid unknown fields, and their numbers, booleans and dates mean what the
+schema says ("3", 1.5 and true are not integers, 0 is not false, 0 is not a date); text
+that is stored refuses NUL. The same types as the other services (``shared.http``).
+"""
 
 from __future__ import annotations
 
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import SQLModel
 
+from shared.http import Text
+from shared.jsontypes import JsonBool, JsonDate, JsonFloat, JsonInt
+
 ClockTime = Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", examples=["06:00"])]
+DepotId = Annotated[Text, Field(min_length=1, max_length=64)]
 
 
 class VehicleBase(SQLModel):
     model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
 
-    depot_id: str = Field(min_length=1, max_length=64)
-    capacity_kg: float = Field(gt=0, le=100_000)
-    capacity_l: float = Field(gt=0, le=200_000)
-    refrigerated: bool = False
-    closed_loop: bool = False
+    depot_id: DepotId
+    capacity_kg: JsonFloat = Field(gt=0, le=100_000)
+    capacity_l: JsonFloat = Field(gt=0, le=200_000)
+    refrigerated: JsonBool = False
+    closed_loop: JsonBool = False
     shift_start: ClockTime = "06:00"
     shift_end: ClockTime = "20:00"
-    max_trips: int = Field(default=1, ge=1, le=10)
-    fixed_cost: int = Field(default=1800, ge=0, le=1_000_000)
-
-    @model_validator(mode="after")
-    def _shift_is_a_window(self) -> VehicleBase:
-        if self.shift_end <= self.shift_start:
-            raise ValueError("shift_end must be after shift_start")
-        return self
+    max_trips: JsonInt = Field(default=1, ge=1, le=10)
+    fixed_cost: JsonInt = Field(default=1800, ge=0, le=1_000_000)
 
 
 class VehicleUpdate(VehicleBase):
-    pass
+    """``shift_end`` after ``shift_start`` is checked by the endpoint: a 422 with a code,
+    since no JSON schema can compare two fields."""
 
 
 class VehiclePublic(VehicleBase):
@@ -42,10 +46,10 @@ class VehiclePublic(VehicleBase):
 class PlanRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    depot_ids: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(min_length=1, max_length=20)
-    date: date
-    time_limit_s: float = Field(default=30, gt=0, le=600)
-    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    depot_ids: list[DepotId] = Field(min_length=1, max_length=20)
+    date: JsonDate
+    time_limit_s: JsonFloat = Field(default=30, gt=0, le=600)
+    seed: JsonInt = Field(default=0, ge=0, le=2**31 - 1)
 
 
 class PlanPublic(BaseModel):
@@ -70,11 +74,11 @@ class PlanPublic(BaseModel):
 class DeliveryRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    plan_id: str = Field(min_length=1, max_length=64)
-    stop_id: str = Field(min_length=1, max_length=128)
+    plan_id: Text = Field(min_length=1, max_length=64)
+    stop_id: Text = Field(min_length=1, max_length=128)
     outcome: Literal["delivered", "failed"]
-    received_by: str | None = Field(default=None, max_length=200)
-    reason: str | None = Field(default=None, max_length=500)
+    received_by: Text | None = Field(default=None, max_length=200)
+    reason: Text | None = Field(default=None, max_length=500)
 
 
 class DemandCommunity(BaseModel):

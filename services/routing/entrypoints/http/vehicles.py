@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Path
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
 from sqlalchemy import select
 from sqlmodel import col
 
@@ -8,15 +10,19 @@ from services.routing.adapters.orm import Vehicle
 from services.routing.entrypoints.http.deps import Dispatcher, UowDep
 from services.routing.entrypoints.http.schemas import VehiclePublic, VehicleUpdate
 from services.routing.service_layer.planning import check_depot_access
+from shared.http import BODY_ERRORS, NO_NUL, DomainError, error_responses
 
-router = APIRouter(prefix="/v1/vehicles", tags=["vehicles"])
+router = APIRouter(prefix="/v1/vehicles", tags=["vehicles"], responses=error_responses(401, 403, 422))
 
 
-@router.put("/{vehicle_id}", response_model=VehiclePublic)
+@router.put("/{vehicle_id}", response_model=VehiclePublic, responses=error_responses(*BODY_ERRORS))
 def put_vehicle(
     vehicle_id: str = Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$"),
     *, body: VehicleUpdate, uow: UowDep, principal: Dispatcher,
 ) -> Vehicle:
+    """Register or replace a vehicle; a dispatcher only for (and from) his own depots."""
+    if body.shift_end <= body.shift_start:  # "HH:MM" strings order as the times do
+        raise DomainError("shift_end must be after shift_start", code="invalid_shift", field="shift_end")
     check_depot_access(principal, [body.depot_id])
     with uow:
         vehicle = uow.session.get(Vehicle, vehicle_id)
@@ -31,7 +37,10 @@ def put_vehicle(
 
 
 @router.get("", response_model=list[VehiclePublic])
-def list_vehicles(uow: UowDep, principal: Dispatcher, depot_id: str | None = None) -> list[Vehicle]:
+def list_vehicles(
+    uow: UowDep, principal: Dispatcher,
+    depot_id: Annotated[str | None, Query(pattern=NO_NUL)] = None,
+) -> list[Vehicle]:
     with uow:
         query = select(Vehicle).order_by(col(Vehicle.id))
         if depot_id is not None:
