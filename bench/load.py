@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import random
 import signal
@@ -61,6 +62,15 @@ class Step:
         return len(self.sent_at) / max(self.finished - self.started, 1e-9)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[float], p: float) -> float:
     if not values:
         return float("nan")
@@ -88,8 +98,6 @@ class OutcomeClock:
         self._task = asyncio.create_task(self._run())
 
     async def _run(self) -> None:
-        import json
-
         while True:
             batch = await self._consumer.getmany(timeout_ms=100)
             now = time.perf_counter()
@@ -115,37 +123,84 @@ def order_body(rng: random.Random, household: dict, skus: list[dict]) -> dict:
     return {"items": [{"sku": sku, "quantity": q} for sku, q in lines.items()]}
 
 
-async def run_step(step: Step, base: str, headers: list[dict[str, str]], bodies: list[dict],
+class KeepAliveClient:
+    """A minimal HTTP/1.1 keep-alive client for the load itself.
+
+    The generator shares the two cores with the system it measures; httpx spends about
+    as much CPU per request as the orders service does on it, so the figures would be
+    the generator's. This client writes the request and reads the status line, headers
+    and a Content-Length body; nothing else is needed against uvicorn."""
+
+    def __init__(self, host: str, port: int, size: int) -> None:
+        self._host, self._port = host, port
+        self._idle: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
+        self._size = size
+        self._opened = 0
+
+    async def post_json(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+        if self._idle.empty() and self._opened < self._size:
+            self._opened += 1
+            connection = await asyncio.open_connection(self._host, self._port)
+        else:
+            connection = await self._idle.get()
+        reader, writer = connection
+        head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        writer.write(
+            f"POST {path} HTTP/1.1\r\nHost: {self._host}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n{head}\r\n".encode() + body
+        )
+        try:
+            status_line = await reader.readline()
+            length = 0
+            while (line := await reader.readline()) not in (b"\r\n", b""):
+                name, _, value = line.partition(b":")
+                if name.lower() == b"content-length":
+                    length = int(value)
+            payload = await reader.readexactly(length)
+        except (OSError, asyncio.IncompleteReadError):
+            self._opened -= 1
+            writer.close()
+            raise
+        self._idle.put_nowait(connection)
+        return int(status_line.split()[1]), payload
+
+    async def close(self) -> None:
+        while not self._idle.empty():
+            _reader, writer = self._idle.get_nowait()
+            writer.close()
+
+
+async def run_step(step: Step, host: str, port: int, headers: list[dict[str, str]], bodies: list[bytes],
                    concurrency: int = 64) -> None:
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
-        semaphore = asyncio.Semaphore(concurrency)
-        tasks: list[asyncio.Task[None]] = []
+    client = KeepAliveClient(host, port, concurrency)
+    semaphore = asyncio.Semaphore(concurrency)
+    tasks: list[asyncio.Task[None]] = []
 
-        async def one(n: int) -> None:
-            # A resident's app retries a dropped connection with the same Idempotency-Key.
-            request_headers = {**headers[n % len(headers)], "Idempotency-Key": f"{key_prefix}-{n}"}
-            async with semaphore:
-                sent = time.perf_counter()
-                for attempt in range(3):
-                    try:
-                        response = await client.post("/v1/orders", json=bodies[n % len(bodies)],
-                                                     headers=request_headers)
-                        break
-                    except httpx.TransportError:
-                        if attempt == 2:
-                            step.errors[0] = step.errors.get(0, 0) + 1
-                            return
-                step.http_ms.append((time.perf_counter() - sent) * 1000)
-                if response.status_code in (200, 201):
-                    step.sent_at[response.json()["id"]] = sent
-                else:
-                    step.errors[response.status_code] = step.errors.get(response.status_code, 0) + 1
+    async def one(n: int) -> None:
+        # A resident's app retries a dropped connection with the same Idempotency-Key.
+        request_headers = {**headers[n % len(headers)], "Idempotency-Key": f"{key_prefix}-{n}"}
+        async with semaphore:
+            sent = time.perf_counter()
+            for attempt in range(3):
+                try:
+                    status_code, payload = await client.post_json("/v1/orders", bodies[n % len(bodies)],
+                                                                  request_headers)
+                    break
+                except (OSError, asyncio.IncompleteReadError):
+                    if attempt == 2:
+                        step.errors[0] = step.errors.get(0, 0) + 1
+                        return
+            step.http_ms.append((time.perf_counter() - sent) * 1000)
+            if status_code in (200, 201):
+                step.sent_at[json.loads(payload)["id"]] = sent
+            else:
+                step.errors[status_code] = step.errors.get(status_code, 0) + 1
 
-        key_prefix = uuid.uuid4().hex[:8]
-        step.started = time.perf_counter()
-        total = int(step.rate * step.seconds)
-        offset = random.randrange(len(headers))
+    key_prefix = uuid.uuid4().hex[:8]
+    step.started = time.perf_counter()
+    total = int(step.rate * step.seconds)
+    offset = random.randrange(len(headers))
+    try:
         for n in range(total):
             due = step.started + n / step.rate
             delay = due - time.perf_counter()
@@ -153,7 +208,9 @@ async def run_step(step: Step, base: str, headers: list[dict[str, str]], bodies:
                 await asyncio.sleep(delay)
             tasks.append(asyncio.create_task(one(offset + n)))
         await asyncio.gather(*tasks)
-        step.finished = time.perf_counter()
+    finally:
+        await client.close()
+    step.finished = time.perf_counter()
 
 
 def start_service(service: str, port: int, env: dict[str, str], log_dir: Path) -> subprocess.Popen[bytes]:
@@ -237,17 +294,24 @@ async def main() -> None:
         households = list(city.households)
         rng.shuffle(households)
         headers = [{"Authorization": f"Bearer {tokens.mint(h['id'], 'resident')}"} for h in households]
-        bodies = [order_body(rng, h, city.skus) for h in households]
+        bodies = [json.dumps(order_body(rng, h, city.skus)).encode() for h in households]
         await clock.start()
         print(f"{'target/s':>9} {'accepted/s':>11} {'errors':>8} {'http p50':>9} {'http p99':>9} "
               f"{'placed→outcome p50':>19} {'p95':>7} {'p99':>7} {'settled':>8}  verdict")
         sustained = 0.0
+        cpu_rows: list[tuple[float, dict[str, float]]] = []
         for rate in (float(r) for r in args.rates.split(",")):
             step = Step(rate, args.step_seconds)
-            await run_step(step, f"http://127.0.0.1:{ports['orders']}", headers, bodies)
+            pids = {"broker": broker.pid, "load": os.getpid(),
+                    **{s: p.pid for s, p in zip(SERVICES, processes, strict=True)}}
+            cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items() if pid}
+            await run_step(step, "127.0.0.1", ports["orders"], headers, bodies)
             drain_deadline = time.perf_counter() + 30
             while time.perf_counter() < drain_deadline and not all(o in clock.seen_at for o in step.sent_at):
                 await asyncio.sleep(0.2)
+            cpu_ms = {name: 1000 * (cpu_seconds(pids[name]) - before) / max(len(step.sent_at), 1)
+                      for name, before in cpu_before.items()}
+            cpu_rows.append((rate, cpu_ms))
             e2e = [(clock.seen_at[o][0] - sent) * 1000 for o, sent in step.sent_at.items() if o in clock.seen_at]
             settled = len(e2e) / max(len(step.sent_at), 1)
             ok = (step.accepted_per_s() >= 0.97 * rate and settled == 1.0
@@ -263,6 +327,8 @@ async def main() -> None:
         for _at, kind in clock.seen_at.values():
             outcomes[kind] = outcomes.get(kind, 0) + 1
         print(f"outcomes: {outcomes}")
+        print("CPU ms per accepted order, by process: " + "; ".join(
+            f"{rate:.0f}/s: " + ", ".join(f"{name} {ms:.1f}" for name, ms in cpu.items()) for rate, cpu in cpu_rows))
         print(f"highest sustained step: {sustained:.0f} orders/s (target 250/s with p99 < {P99_TARGET_MS:.0f} ms)")
     finally:
         await clock.stop()

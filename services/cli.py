@@ -96,6 +96,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from shared.messaging.broker import EmbeddedBroker
     from shared.messaging.kafka import ensure_topics
 
+    # Ctrl-C (and a supervisor's SIGTERM) stop everything cleanly, also when the shell that
+    # started us ignored SIGINT, as shells do for background jobs (Python then keeps it ignored).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
     settings = get_settings()
     var = Path(settings.var_dir)
     if args.fresh and var.exists():
@@ -137,6 +141,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             except subprocess.TimeoutExpired:
                 process.kill()
         broker.stop()
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 async def _load_demo_city(settings: Settings) -> dict[str, int]:

@@ -29,6 +29,9 @@ from shared.settings import Settings
 log = logging.getLogger(__name__)
 
 TOPIC_CHECK_INTERVAL_S = 5.0
+#: Records per partition batch (one transaction). On SQLite a batch holds the process's
+#: writer lock, so its length is what an HTTP write may wait behind: bounded, not 500.
+MAX_BATCH_RECORDS = 100
 
 Handler = Callable[[SqlUnitOfWork, Any, CloudEvent], None]
 
@@ -114,7 +117,7 @@ class ConsumerRunner:
             if time.monotonic() >= next_check:
                 await self._check_topics(consumer, layout)
                 next_check = time.monotonic() + TOPIC_CHECK_INTERVAL_S
-            batches = await consumer.getmany(timeout_ms=200, max_records=500)
+            batches = await consumer.getmany(timeout_ms=200, max_records=MAX_BATCH_RECORDS)
             for partition, records in batches.items():
                 outcome = await asyncio.to_thread(self.process_batch, partition.topic, records)
                 for record, reason, error_class in outcome.dead_letters:
@@ -183,31 +186,48 @@ class ConsumerRunner:
         retry: list[_Decoded] = []
         try:
             with self._uow_factory() as uow:
+                seen = uow.processed_among({item.event.id for item in decoded})
+                applied: list[CloudEvent] = []
                 for item in decoded:
+                    if item.event.id in seen:
+                        EVENTS_CONSUMED.labels(topic, "duplicate").inc()
+                        continue
                     try:
+                        # A savepoint each: one failing event is retried alone, not the batch.
                         with uow.session.begin_nested():
-                            self._apply(uow, topic, item)
+                            self._handle(uow, item)
                     except PoisonEvent as exc:
                         outcome.dead_letters.append((item.record, str(exc), "PoisonEvent"))
                         EVENTS_CONSUMED.labels(topic, "dead_lettered").inc()
+                        continue
                     except Exception:
                         log.debug("%s: will retry %s alone", self._name, item.event.id, exc_info=True)
                         retry.append(item)
+                        continue
+                    seen.add(item.event.id)
+                    applied.append(item.event)
+                uow.mark_all_processed(applied, topic)
                 uow.commit()
         except Exception:
             log.warning("%s: batch transaction failed; handling one by one", self._name, exc_info=True)
             retry = decoded
+            applied = []
             outcome.dead_letters = [d for d in outcome.dead_letters if d[2] != "PoisonEvent"]
+        self.processed += len(applied)
+        EVENTS_CONSUMED.labels(topic, "applied").inc(len(applied))
         for item in retry:
             self._apply_alone(topic, item, outcome)
         return outcome
+
+    def _handle(self, uow: SqlUnitOfWork, item: _Decoded) -> None:
+        uow.correlation_id = item.event.correlationid or item.event.id
+        self._handlers[item.event.type](uow, item.payload, item.event)
 
     def _apply(self, uow: SqlUnitOfWork, topic: str, item: _Decoded) -> None:
         if uow.already_processed(item.event.id):
             EVENTS_CONSUMED.labels(topic, "duplicate").inc()
             return
-        uow.correlation_id = item.event.correlationid or item.event.id
-        self._handlers[item.event.type](uow, item.payload, item.event)
+        self._handle(uow, item)
         uow.mark_processed(item.event, topic)
         self.processed += 1
         EVENTS_CONSUMED.labels(topic, "applied").inc()

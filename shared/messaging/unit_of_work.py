@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
 from types import TracebackType
 from typing import Any, Self
 
@@ -106,15 +106,24 @@ class SqlUnitOfWork:
         return event
 
     def already_processed(self, event_id: str) -> bool:
+        return bool(self.processed_among([event_id]))
+
+    def processed_among(self, event_ids: Collection[str]) -> set[str]:
+        """The ids of these events that the inbox has already seen (one query a batch)."""
+        if not event_ids:
+            return set()
         inbox = self._tables.inbox
-        found = self.session.execute(
-            select(inbox.c.event_id).where(inbox.c.event_id == event_id)
-        ).first()
-        return found is not None
+        rows = self.session.execute(select(inbox.c.event_id).where(inbox.c.event_id.in_(list(event_ids))))
+        return {row[0] for row in rows}
 
     def mark_processed(self, event: CloudEvent, topic: str) -> None:
+        self.mark_all_processed([event], topic)
+
+    def mark_all_processed(self, events: Sequence[CloudEvent], topic: str) -> None:
+        if not events:
+            return
+        now = utcnow()
         self.session.execute(
-            insert(self._tables.inbox).values(
-                event_id=event.id, topic=topic, event_type=event.type, processed_at=utcnow()
-            )
+            insert(self._tables.inbox),
+            [{"event_id": e.id, "topic": topic, "event_type": e.type, "processed_at": now} for e in events],
         )
