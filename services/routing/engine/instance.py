@@ -214,11 +214,13 @@ def compile_problem(problem: Problem, split_oversized: bool = True) -> Instance:
     )
 
 
-def fleet_has_room(inst: Instance) -> bool:
-    """True when the fleet plainly has room for all demand (per depot, kg and litres).
+def depots_with_room(inst: Instance) -> frozenset[str]:
+    """Depots whose fleet plainly has room for all of their demand (kg and litres).
 
-    PyVRP searches required clients much better than prize-collecting ones, so
-    stops are made optional for it only when some may have to be dropped.
+    Depots are independent (a stop is served only by its depot's vehicles), so
+    one overbooked depot says nothing about the others: PyVRP searches required
+    clients much better than prize-collecting ones, so stops are made optional
+    for it only at the depots where some may have to be dropped.
     """
     need: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
     for p in inst.pieces:
@@ -231,4 +233,12 @@ def fleet_has_room(inst: Instance) -> bool:
         h[0] += v.capacity_kg * v.max_trips
         h[1] += v.capacity_l * v.max_trips
     # Windows and shifts also eat capacity, hence the margin.
-    return all(need[d][0] <= ROOM_MARGIN * have[d][0] and need[d][1] <= ROOM_MARGIN * have[d][1] for d in need)
+    return frozenset(
+        d for d in need if need[d][0] <= ROOM_MARGIN * have[d][0] and need[d][1] <= ROOM_MARGIN * have[d][1]
+    )
+
+
+def fleet_has_room(inst: Instance) -> bool:
+    """True when every depot's fleet plainly has room for its demand (see :func:`depots_with_room`)."""
+    roomy = depots_with_room(inst)
+    return all(inst.problem.stops[p.stop_idx].depot_id in roomy for p in inst.pieces)

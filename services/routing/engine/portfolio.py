@@ -37,6 +37,7 @@ from .build import build_solution
 from .instance import Instance, fleet_has_room
 from .model import SolveParams
 from .ortools_solver import solve_ortools
+from .repair import repair, sequences_of
 from .solution import Solution
 
 if TYPE_CHECKING:
@@ -56,6 +57,10 @@ ORTOOLS_SHARE = 0.15
 ORTOOLS_MIN_S = 1.5
 #: Below this budget, starting worker interpreters (~0.5 s each) costs more than it brings.
 PORTFOLIO_MIN_S = 3.0
+#: When stops may have to be dropped, this share of the budget (at most REPAIR_MAX_S) is kept
+#: back from the engines for the repair pass on their plans (see :mod:`.repair`).
+REPAIR_SHARE = 0.04
+REPAIR_MAX_S = 2.0
 
 Step = tuple[str, float, int, str]  # engine, until (wall clock), seed, first_solution
 
@@ -176,7 +181,8 @@ def run(inst: Instance, params: SolveParams, reporter: _Reporter, started: float
     """Solve within ``params.time_limit_s`` counted from ``started`` (monotonic clock)."""
     # Keep back the time to build and check the plans (grows with size).
     margin = FINISH_MARGIN_S + FINISH_PER_PIECE_S * len(inst.pieces)
-    budget = max(0.1, params.time_limit_s - margin)
+    repair_s = 0.0 if fleet_has_room(inst) else min(REPAIR_MAX_S, REPAIR_SHARE * params.time_limit_s)
+    budget = max(0.1, params.time_limit_s - margin - repair_s)
 
     def left() -> float:
         return budget - (time.monotonic() - started)
@@ -201,7 +207,38 @@ def run(inst: Instance, params: SolveParams, reporter: _Reporter, started: float
         if not any(c is not None and c.is_feasible() for c in candidates) and left() > 0.2:
             log.warning("no engine worker delivered a plan; solving in-process with OR-Tools")
             candidates.append(_ortools_inline(inst, params, reporter, left()))
-    return _pick(inst, [c for c in candidates if c is not None])
+    found = [c for c in candidates if c is not None]
+    # The repair pass may use the time up to the caller's limit, less building and checking.
+    found.extend(_repaired(inst, found, reporter, started + params.time_limit_s - margin))
+    return _pick(inst, found)
+
+
+def _repaired(inst: Instance, candidates: list[Solution], reporter: _Reporter, deadline: float) -> list[Solution]:
+    """Each feasible plan with dropped pieces after the repair pass (cheapest plans first).
+
+    ``deadline`` is on the monotonic clock; the remaining time is shared out between the plans.
+    """
+
+    def dropped_some(c: Solution) -> bool:
+        return any(u.reason_code == "fleet_capacity_exhausted" for u in c.unassigned)
+
+    todo = sorted((c for c in candidates if c.is_feasible() and dropped_some(c)), key=lambda c: c.cost)
+    out: list[Solution] = []
+    for k, sol in enumerate(todo):
+        now = time.monotonic()
+        if now >= deadline:
+            break
+        seqs, starts = sequences_of(inst, sol)
+        new = repair(inst, seqs, now + (deadline - now) / (len(todo) - k))
+        if new is None:
+            continue
+        fixed = build_solution(inst, new, source=sol.source, start_hints=starts, stats={"repaired": True})
+        if not fixed.is_feasible():
+            log.warning("repaired %s plan rejected by the checker: %s", sol.source, list(fixed._violations[:5]))
+        elif fixed.cost < sol.cost:
+            reporter.improvement(fixed.cost, fixed.source, absolute=True)
+            out.append(fixed)
+    return out
 
 
 def _portfolio(inst: Instance, params: SolveParams, reporter: _Reporter, budget: float) -> list[Solution | None]:
@@ -237,7 +274,12 @@ def _pick(inst: Instance, candidates: list[Solution]) -> Solution:
             log.warning("%s plan rejected by the checker: %s", s.source, list(s._violations[:5]))
     # What each engine achieved, for logs and metrics (None = rejected by the checker).
     stats: dict[str, object] = {}
+    repaired: dict[str, int] = {}
     for s in candidates:
+        if s.stats.get("repaired"):
+            if s.is_feasible():
+                repaired[s.source] = min(s.cost, repaired.get(s.source, s.cost))
+            continue
         prev = stats.get(s.source)
         cost = s.cost if s.is_feasible() else None
         if prev is None or (cost is not None and cost < prev):  # type: ignore[operator]
@@ -245,5 +287,5 @@ def _pick(inst: Instance, candidates: list[Solution]) -> Solution:
     if ok:
         # Deterministic tie-break: cost, then engine name (min keeps the first of equals).
         best = min(ok, key=lambda s: (s.cost, s.source))
-        return replace(best, stats={"engines": stats})
-    return replace(build_solution(inst, {}, source="none"), stats={"engines": stats})
+        return replace(best, stats={"engines": stats, "repaired": repaired})
+    return replace(build_solution(inst, {}, source="none"), stats={"engines": stats, "repaired": repaired})

@@ -27,7 +27,7 @@ import pyvrp
 from pyvrp.stop import MaxIterations, MultipleCriteria, StoppingCriterion
 
 from .build import RELOAD
-from .instance import Instance, eligible, fleet_has_room, scaled_capacity, scaled_demand
+from .instance import Instance, depots_with_room, eligible, scaled_capacity, scaled_demand
 from .model import MAX_TIME_S
 
 log = logging.getLogger(__name__)
@@ -56,10 +56,13 @@ class _Mapping:
 
 
 def build_data(inst: Instance, *, required: bool | None = None) -> _Mapping:
+    """``required``: True/False for every stop; None = required at the depots with room."""
     problem = inst.problem
     n_dep = len(problem.depots)
     if required is None:
-        required = fleet_has_room(inst)
+        roomy = depots_with_room(inst)
+    else:
+        roomy = frozenset(d.id for d in problem.depots) if required else frozenset()
     locations = [pyvrp.Location(x=loc.lon, y=loc.lat) for loc in problem.locations()]
     depots = [pyvrp.Depot(location=k, service_duration=d.load_s) for k, d in enumerate(problem.depots)]
 
@@ -68,6 +71,7 @@ def build_data(inst: Instance, *, required: bool | None = None) -> _Mapping:
     groups: list[pyvrp.ClientGroup] = []
     optional_total = 0
     for x, p in enumerate(inst.pieces):
+        required = problem.stops[p.stop_idx].depot_id in roomy
         delivery = [scaled_demand(p.kg), scaled_demand(p.litres)]
         multi = len(p.windows) > 1
         group = len(groups) if multi else None
@@ -226,15 +230,16 @@ def solve_pyvrp(
 ) -> PyvrpResult | None:
     """Iterated local search for ``time_limit_s``; ``None`` when no feasible plan was found.
 
-    When the fleet looks large enough, every stop is first made *required*
-    (PyVRP's strongest mode).  If that run is still infeasible at 40 % of the
-    budget - some stop really must be dropped - the rest of the budget goes to
-    the prize-collecting model, where stops are optional with their penalties.
+    At every depot whose fleet looks large enough (:func:`.instance.depots_with_room`),
+    stops are first made *required* (PyVRP's strongest mode); the other depots'
+    stops are optional with their penalties.  If that run is still infeasible at
+    40 % of the budget - some stop really must be dropped - the rest of the budget
+    goes to the prize-collecting model, where every stop is optional.
     """
     # Model building counts against the budget too; keep a little for the caller.
     deadline = time.monotonic() + max(0.05, time_limit_s - 0.05)
     mapping = build_data(inst)
-    required = fleet_has_room(inst)
+    required = bool(depots_with_room(inst))
     give_up = _GiveUp(0.4 * time_limit_s) if required else None
     result = _run(mapping, deadline, seed, on_improvement, max_iterations, give_up)
     if required and not result.best.is_feasible() and deadline - time.monotonic() > 0.05:
