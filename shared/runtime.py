@@ -48,6 +48,8 @@ class ServiceRuntime(Generic[UoW]):
             settings.database_url(name),
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
+            pre_ping=settings.db_pool_pre_ping,
+            recycle_s=settings.db_pool_recycle_s,
         )
         self.session_factory = session_factory(self.engine)
         self.tables = tables

@@ -38,8 +38,15 @@ class Settings(BaseSettings):
     orders_database_url: str | None = None
     inventory_database_url: str | None = None
     routing_database_url: str | None = None
-    db_pool_size: int = 10
-    db_max_overflow: int = 20
+    # Connections kept open per process: at least the HTTP thread pool's concurrency, since a
+    # connection opened past the pool is closed again after one transaction, and a new
+    # PostgreSQL connection costs a backend process (milliseconds of server CPU).
+    db_pool_size: int = 40
+    db_max_overflow: int = 10
+    # A round trip before every transaction to find connections the server dropped. Off by
+    # default: a dropped connection fails one transaction and the pool then reconnects all.
+    db_pool_pre_ping: bool = False
+    db_pool_recycle_s: int = 1800
     # Schema: create_all (development and tests on SQLite) or Alembic migrations to head at
     # start (shared/migrations.py). In production create_all defaults to off and is refused,
     # and migrating at start defaults to on; with it off, a service refuses to start on a
