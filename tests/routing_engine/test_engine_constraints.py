@@ -232,3 +232,18 @@ def test_portfolio_runs_both_engines_in_workers() -> None:
     assert events[-1].best_cost == sol.cost
     engines = sol.stats["engines"]
     assert isinstance(engines, dict) and set(engines) == {"ortools", "pyvrp"}
+
+
+@ENGINES
+def test_service_starts_when_the_window_opens_not_at_its_end(params: SolveParams) -> None:
+    # The ETA a resident is told is the visit's service start: the goods must be planned at
+    # the gate as the window opens (the truck leaves the depot in time), not at its end.
+    stops = [stop("A", windows=(TimeWindow(8 * H, 12 * H),)), stop("B", windows=(TimeWindow(13 * H, 17 * H),))]
+    p = problem([vehicle("V1")], stops, [10.0, 20.0])
+    s = solve(p, params)
+    _ok(p, s)
+    (route,) = s.routes
+    first, second = route.visits
+    assert first.stop_id == "A" and first.arrival_s == first.start_s == 8 * H
+    assert second.start_s == 13 * H  # B opens later: the waiting is at B, A is not pushed towards noon
+    assert route.start_s == 8 * H - 10 * 60 - p.depots[0].load_s

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from .checker import check_solution
 from .instance import FLEET_EXHAUSTED, Instance
 from .model import Problem
-from .schedule import Leg, latest_feasible_start, simulate
+from .schedule import Leg, latest_feasible_start, prompt_start, simulate
 from .solution import Route, Solution, Unassigned, Visit
 
 #: Marks a return to the depot to reload inside a node sequence.
@@ -48,9 +48,10 @@ def build_solution(
 ) -> Solution:
     """``sequences``: vehicle index -> piece indices (``RELOAD`` between trips).
 
-    Pieces that appear in no sequence are reported as dropped.  The schedule
-    starts each route as late as the chosen windows allow; if that breaks the
-    duration limit the solver's own start time (``start_hints``) is tried.
+    Pieces that appear in no sequence are reported as dropped.  Each route starts so
+    that every service is as early as possible (no waiting at the first gate); if that
+    breaks the duration limit, as late as the chosen windows allow, then the solver's
+    own start time (``start_hints``).
     """
     problem = inst.problem
     routes: list[Route] = []
@@ -64,7 +65,8 @@ def build_solution(
         dloc = problem.depot_location_index(vehicle.depot_id)
         legs = legs_of(inst, seq)
         candidates = [
-            latest_feasible_start(inst.duration, dloc, depot.load_s, legs, vehicle.shift_start_s, vehicle.shift_end_s)
+            prompt_start(inst.duration, dloc, depot.load_s, legs, vehicle.shift_start_s),
+            latest_feasible_start(inst.duration, dloc, depot.load_s, legs, vehicle.shift_start_s, vehicle.shift_end_s),
         ]
         if start_hints and vi in start_hints:
             candidates.append(start_hints[vi])

@@ -101,6 +101,25 @@ def simulate(
     return Timeline(arrivals, starts, widx, departures, trip_departures, t, travel, dist)
 
 
+def prompt_start(
+    duration: npt.NDArray[np.int64],
+    depot_loc: int,
+    load_s: int,
+    legs: Sequence[Leg],
+    earliest_start: int,
+) -> int:
+    """The shift start that reaches the first stop as its window opens and delays no service.
+
+    Every service then starts as early as the earliest schedule allows, so the ETA a
+    resident is given is the earliest the goods can be at the gate (and any delay on the
+    road still has the rest of the window), while waiting at the depot replaces waiting
+    at the first gate."""
+    if not legs:
+        return earliest_start
+    tl = simulate(duration, None, depot_loc, load_s, legs[:1], earliest_start)
+    return earliest_start + max(0, tl.starts[0] - tl.arrivals[0])
+
+
 def latest_feasible_start(
     duration: npt.NDArray[np.int64],
     depot_loc: int,
@@ -111,8 +130,8 @@ def latest_feasible_start(
 ) -> int:
     """Latest shift start that keeps every service in the window the earliest schedule used.
 
-    Starting late removes idle waiting before the first stop, which is what a
-    dispatcher wants (short duty, fresh goods) and what max-duration limits need.
+    Starting late removes idle waiting along the route, the shortest duty: what a
+    max-duration limit may need (services move towards their windows' ends).
     Returns ``earliest_start`` when the earliest schedule itself is infeasible.
     """
     if not legs:
