@@ -4,7 +4,10 @@ Starts an embedded Tansu broker (or uses --broker), produces N stock events on
 ``lifeline.stock-updates.v1`` exactly as a foreign WMS would (with some duplicates),
 then runs the inventory consumer and measures events/s until all are applied, and checks
 the exactly-once effect (on hand per depot and SKU = sum of distinct events). Then it
-places M orders on ``lifeline.orders.v1`` and measures reservations/s.
+places M orders on ``lifeline.orders.v1`` and measures reservations/s. Both phases also
+report CPU per event: the whole process (consumer, relay, this script's polling) and the
+consumer's batch processing alone (thread CPU inside ``process_batch``); on a shared
+machine these are steadier than the rates.
 
     .venv/bin/python bench/stock_events.py --events 20000 --orders 2000
     .venv/bin/python bench/stock_events.py --database-url postgresql://postgres@127.0.0.1:5432/test
@@ -145,13 +148,29 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         with engine.connect() as connection:
             return int(connection.execute(select(func.count()).select_from(inbox)).scalar_one())
 
+    # CPU seconds spent inside the consumer's batch processing (its worker threads), by
+    # wrapping process_batch; process CPU adds the loop, relay and the polling below.
+    consumer_cpu = [0.0]
+    process_batch = runtime.consumer.process_batch
+
+    def timed_batch(topic, records):  # type: ignore[no-untyped-def]
+        started = time.thread_time()
+        try:
+            return process_batch(topic, records)
+        finally:
+            consumer_cpu[0] += time.thread_time() - started
+
+    runtime.consumer.process_batch = timed_batch  # type: ignore[method-assign]
     consumer_task = asyncio.create_task(runtime.consumer.run())
     relay_task = asyncio.create_task(runtime.relay.run())
     results: dict[str, object] = {}
     try:
         started = time.perf_counter()
+        cpu_started, consumer_started = time.process_time(), consumer_cpu[0]
         await wait_until(lambda: inbox_count() >= distinct, args.timeout)
         stock_s = time.perf_counter() - started
+        stock_cpu = time.process_time() - cpu_started
+        stock_consumer_cpu = consumer_cpu[0] - consumer_started
         await asyncio.sleep(1.0)  # let stragglers (duplicates) pass, then check exactly-once
         with engine.connect() as connection:
             actual = {
@@ -163,6 +182,8 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
             "messages": len(messages), "distinct": distinct, "duplicates": len(messages) - distinct,
             "produce_s": round(produce_s, 3), "consume_s": round(stock_s, 3),
             "events_per_s": round(len(messages) / stock_s, 1), "exactly_once": exactly_once,
+            "process_cpu_ms_per_event": round(1000 * stock_cpu / len(messages), 3),
+            "consumer_cpu_ms_per_event": round(1000 * stock_consumer_cpu / len(messages), 3),
         }
 
         # --- reservations ------------------------------------------------------------------
@@ -179,6 +200,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         before = inbox_count()
         await produce(settings, topics.ORDERS.name, order_messages)
         started = time.perf_counter()
+        cpu_started, consumer_started = time.process_time(), consumer_cpu[0]
 
         def allocated() -> bool:
             with engine.connect() as connection:
@@ -187,6 +209,8 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
 
         await wait_until(allocated, args.timeout)
         orders_s = time.perf_counter() - started
+        orders_cpu = time.process_time() - cpu_started
+        orders_consumer_cpu = consumer_cpu[0] - consumer_started
         with engine.connect() as connection:
             reserved = int(connection.execute(
                 select(func.count()).select_from(allocations_t).where(allocations_t.c.status == "reserved")
@@ -195,6 +219,8 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         results["reservations"] = {
             "orders": len(orders), "reserved": reserved, "units_reserved": total_reserved,
             "seconds": round(orders_s, 3), "orders_per_s": round(len(orders) / orders_s, 1),
+            "process_cpu_ms_per_order": round(1000 * orders_cpu / len(orders), 3),
+            "consumer_cpu_ms_per_order": round(1000 * orders_consumer_cpu / len(orders), 3),
             "consistent": reserved == len(orders) == total_reserved and inbox_count() - before == len(orders),
         }
         results["database"] = engine.dialect.name

@@ -23,6 +23,13 @@ class InventoryConfig(BaseSettings):
     demand_window_days: float = Field(default=7.0, gt=0)
     low_stock_days: float = Field(default=3.0, ge=0)
     low_stock_units: int = Field(default=10, ge=0)
+    # Recent demand per depot and SKU is read from the ledger at most this often (seconds)
+    # and kept current in between by this process's own movements; 0 reads it every time.
+    demand_cache_s: float = Field(default=60.0, ge=0)
+    # Catalog facts on the reservation path (depots, cold chain, community locations) are
+    # re-read at least this often (seconds), so a change made through another replica is
+    # seen; this replica's own changes apply at once. 0 reads them every time.
+    catalog_cache_s: float = Field(default=5.0, ge=0)
     max_stock_events_per_request: int = Field(
         default=MAX_STOCK_EVENTS_PER_REQUEST, gt=0, le=MAX_STOCK_EVENTS_PER_REQUEST
     )

@@ -1,4 +1,5 @@
-"""Small repositories over the unit of work's session, in SQLAlchemy Core where it is hot.
+"""Small repositories over the unit of work's session, in SQLAlchemy Core where it is hot
+(the reservation path itself runs the same statements on the raw cursor: ``hot``).
 
 Stock figures only change through conditional UPDATEs whose WHERE clause states the
 rule (``on_hand - reserved >= :q``); the caller checks the row count. On PostgreSQL a

@@ -43,7 +43,8 @@ CONSUMED_TOPICS = [
 def build_handlers(ctx: Context) -> dict[str, Handler]:
     def on_community(uow: SqlUnitOfWork, payload: CommunityChanged, _event: CloudEvent) -> None:
         handlers.record_community(
-            _inv(uow), payload.community_id, payload.name, payload.district, payload.lat, payload.lon
+            _inv(uow), payload.community_id, payload.name, payload.district, payload.lat, payload.lon,
+            ctx,
         )
 
     def on_stock(uow: SqlUnitOfWork, payload: StockEvent, event: CloudEvent) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -18,6 +18,7 @@ from services.inventory.adapters.orm import Depot, DepotPublic, Sku, SkuPublic
 from services.inventory.adapters.repository import AllocationRow, LedgerRecord, StockRow
 from services.inventory.config import InventoryConfig
 from services.inventory.domain import allocation as rules
+from services.inventory.domain import model
 from services.inventory.domain.commands import (
     CancelOrder,
     DefineDepot,
@@ -31,6 +32,7 @@ from services.inventory.domain.model import (
     Category,
     Line,
     Movement,
+    Priority,
     Tier,
     merge_lines,
 )
@@ -42,6 +44,7 @@ from services.inventory.domain.stock import (
     is_low,
     on_hand_delta,
 )
+from services.inventory.service_layer.caches import CatalogCache, DemandCache
 from services.inventory.service_layer.unit_of_work import InventoryUnitOfWork
 from shared.events.codec import SchemaViolation, UnknownEventType, unwrap
 from shared.events.envelope import CloudEvent, describe_validation_error, utcnow
@@ -66,6 +69,8 @@ from shared.http import DomainError, NotFound, contains_nul
 log = logging.getLogger(__name__)
 
 RESERVED = AllocationStatus.RESERVED.value
+# Ledger movements that make up demand (reserved, minus released again).
+DEMAND_MOVEMENTS = (Movement.RESERVED.value, Movement.RELEASED.value)
 BACKORDERED = AllocationStatus.BACKORDERED.value
 STOCK_EVENT_KINDS: dict[str, str] = {
     StockReceived.TYPE: "received",
@@ -76,13 +81,20 @@ STOCK_EVENT_KINDS: dict[str, str] = {
 
 @dataclass
 class Context:
-    """What every handler may need besides the unit of work: tunables, a clock, and a
-    positive cache of catalog ids (depots and SKUs are never deleted, so a hit is final)."""
+    """What every handler may need besides the unit of work: tunables, a clock, a
+    positive cache of catalog ids (depots and SKUs are never deleted, so a hit is final),
+    and the reservation path's caches of catalog facts and recent demand (``caches``)."""
 
     config: InventoryConfig = field(default_factory=InventoryConfig)
     clock: Callable[[], datetime] = utcnow
     known_depots: set[str] = field(default_factory=set)
     known_skus: set[str] = field(default_factory=set)
+    catalog: CatalogCache = field(init=False)
+    demand: DemandCache = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.catalog = CatalogCache(self.config.catalog_cache_s)
+        self.demand = DemandCache(self.config.demand_cache_s)
 
     def now(self) -> datetime:
         return self.clock()
@@ -116,6 +128,7 @@ def define_depot(uow: InventoryUnitOfWork, cmd: DefineDepot, ctx: Context) -> tu
         uow.catalog.flush()
         uow.publish(DepotDefined(depot_id=cmd.depot_id, **values))
         uow.commit()
+        ctx.catalog.depot_changed()
         return _depot_public(row), created
 
 
@@ -141,6 +154,7 @@ def define_sku(uow: InventoryUnitOfWork, cmd: DefineSku, ctx: Context) -> tuple[
         ration = Ration(**cmd.ration) if cmd.ration else None
         uow.publish(SkuDefined(sku=cmd.sku, **{**values, "ration": ration}))
         uow.commit()
+        ctx.catalog.sku_changed(cmd.sku)
         return _sku_public(row), created
 
 
@@ -163,9 +177,12 @@ def list_skus(uow: InventoryUnitOfWork, category: str | None = None) -> list[Sku
 
 
 def record_community(
-    uow: InventoryUnitOfWork, community_id: str, name: str, district: str, lat: float, lon: float
+    uow: InventoryUnitOfWork, community_id: str, name: str, district: str, lat: float, lon: float,
+    ctx: Context | None = None,
 ) -> None:
     uow.communities.upsert(community_id, name, district, lat, lon)
+    if ctx is not None:
+        ctx.catalog.community_changed(community_id)
 
 
 # --- stock movements from warehouse systems -------------------------------------------------
@@ -341,36 +358,49 @@ def _apply_raw(
 # --- reservations ------------------------------------------------------------------------------
 
 def reserve_order(uow: InventoryUnitOfWork, cmd: ReserveOrder, ctx: Context) -> None:
-    if uow.allocations.get(cmd.order_id) is not None:
+    """The hot path of the service (one call per placed order): its statements go
+    through the raw cursor (``uow.hot``), catalog facts come from ``ctx.catalog``, and
+    nothing just written is read back."""
+    hot = uow.hot
+    if hot.allocation_exists(cmd.order_id):
         log.info("order %s already allocated; ignoring a second placement", cmd.order_id)
         return
     now = ctx.now()
     lines = merge_lines(cmd.lines)
-    known = uow.catalog.cold_chain_of(line.sku for line in lines)
+    known = _cold_chain_of(uow, [line.sku for line in lines], ctx)
     unknown = [line.sku for line in lines if line.sku not in known]
+    # As the allocation row reads back (UTC), for the row, the queue and the event alike.
+    placed_at = _utc(cmd.placed_at)
     base: dict[str, Any] = {
         "order_id": cmd.order_id, "household_id": cmd.household_id,
         "community_id": cmd.community_id, "priority": cmd.priority,
-        "placed_at": cmd.placed_at, "lines": lines, "now": now,
+        "placed_at": placed_at, "lines": lines, "now": now,
     }
     if unknown:
         reason = "unknown SKU: " + ", ".join(unknown)
-        uow.allocations.add(status=AllocationStatus.REJECTED.value, depot_id=None, reason=reason, **base)
+        hot.add_allocation(status=AllocationStatus.REJECTED.value, depot_id=None, reason=reason, **base)
         uow.publish(ReservationRejected(order_id=cmd.order_id, reason_code="unknown_sku", reason=reason))
         return
-    depot_id = _allocate(uow, cmd.order_id, cmd.community_id, lines, ctx)
+    depot_id = _allocate(uow, cmd.order_id, cmd.community_id, lines, ctx, needs_cold=any(known.values()))
     if depot_id is not None:
-        uow.allocations.add(status=RESERVED, depot_id=depot_id, reason=None, **base)
-        allocation = uow.allocations.get(cmd.order_id)
-        assert allocation is not None
-        _publish_reserved(uow, allocation, depot_id)
+        hot.add_allocation(status=RESERVED, depot_id=depot_id, reason=None, **base)
+        _publish_reserved(uow, cmd.order_id, depot_id, cmd.community_id, cmd.priority, placed_at, lines)
         return
     reason = _shortage_reason(lines, any(known.values()))
-    uow.allocations.add(status=BACKORDERED, depot_id=None, reason=reason, **base)
-    allocation = uow.allocations.get(cmd.order_id)
-    assert allocation is not None
-    uow.allocations.enqueue_backorder(allocation)
+    hot.add_allocation(status=BACKORDERED, depot_id=None, reason=reason, **base)
+    uow.allocations.enqueue_backorder(
+        AllocationRow(
+            order_id=cmd.order_id, status=BACKORDERED, depot_id=None,
+            household_id=cmd.household_id, community_id=cmd.community_id,
+            priority=cmd.priority, placed_at=placed_at, lines=lines, reason=reason,
+        )
+    )
     uow.publish(OrderBackordered(order_id=cmd.order_id, reason=reason))
+
+
+def _utc(value: datetime) -> datetime:
+    # What the allocation row hands back: SQLite keeps no zone and reads back as UTC.
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _shortage_reason(lines: list[Line], cold: bool) -> str:
@@ -379,52 +409,100 @@ def _shortage_reason(lines: list[Line], cold: bool) -> str:
     return f"no {kind} holds all of {wanted}; waiting for stock"
 
 
+def _cold_chain_of(uow: InventoryUnitOfWork, skus: list[str], ctx: Context) -> dict[str, bool]:
+    """Known SKUs among ``skus`` and whether each needs the cold chain (cached)."""
+    cache = ctx.catalog.cold_chain
+    known: dict[str, bool] = {}
+    missing: list[str] = []
+    for sku in skus:
+        cold = cache.get(sku)
+        if cold is None:
+            missing.append(sku)
+        else:
+            known[sku] = cold
+    if missing:
+        for sku, cold in uow.hot.cold_chain_of(missing).items():
+            cache.put(sku, cold)
+            known[sku] = cold
+    return known
+
+
+def _candidates(
+    uow: InventoryUnitOfWork, community_id: str, needs_cold_chain: bool, ctx: Context
+) -> list[model.Depot]:
+    """The depots that may serve ``community_id``, best first (cached)."""
+    key = (community_id, needs_cold_chain)
+    cached = ctx.catalog.candidates.get(key)
+    if cached is not None:
+        return cached
+    depots = ctx.catalog.depots.get(None)
+    if depots is None:
+        depots = uow.catalog.domain_depots()
+        ctx.catalog.depots.put(None, depots)
+    candidates = candidate_depots(
+        community_id, uow.communities.get(community_id), depots, needs_cold_chain=needs_cold_chain
+    )
+    ctx.catalog.candidates.put(key, candidates)
+    return candidates
+
+
 def _allocate(
-    uow: InventoryUnitOfWork, order_id: str, community_id: str, lines: list[Line], ctx: Context
+    uow: InventoryUnitOfWork,
+    order_id: str,
+    community_id: str,
+    lines: list[Line],
+    ctx: Context,
+    *,
+    needs_cold: bool | None = None,
 ) -> str | None:
     """Reserve every line at the first candidate depot that holds them all; None if none."""
+    hot = uow.hot
     skus = [line.sku for line in lines]
-    cold = uow.catalog.cold_chain_of(skus)
-    candidates = candidate_depots(
-        community_id,
-        uow.communities.get(community_id),
-        uow.catalog.domain_depots(),
-        needs_cold_chain=any(cold.values()),
-    )
+    if needs_cold is None:
+        needs_cold = any(_cold_chain_of(uow, skus, ctx).values())
+    candidates = _candidates(uow, community_id, needs_cold, ctx)
     if not candidates:
         return None
-    available = uow.stock.available_at([d.id for d in candidates], skus)
+    available = hot.available_at([d.id for d in candidates], skus)
     now = ctx.now()
     for depot in candidates:
         if any(available.get((depot.id, line.sku), 0) < line.quantity for line in lines):
             continue
-        savepoint = uow.session.begin_nested()
-        taken = [uow.stock.try_reserve(depot.id, line.sku, line.quantity, now) for line in lines]
-        if all(row is not None for row in taken):
-            savepoint.commit()
-            uow.ledger.add(*(
-                LedgerRecord(
-                    depot_id=depot.id, sku=line.sku, movement=Movement.RESERVED,
-                    quantity=line.quantity, on_hand_delta=0, reserved_delta=line.quantity,
-                    created_at=now, order_id=order_id,
-                )
-                for line in lines
-            ))
-            for row in taken:
-                assert row is not None
-                check_low(uow, row, ctx)
-            return depot.id
-        # Someone took the units between our read and our update: undo, try the next depot.
-        savepoint.rollback()
+        # The conditional UPDATE per line decides; all lines or none (read, then update:
+        # someone may have taken the units in between, then try the next depot).
+        taken = hot.reserve_all(depot.id, lines, now)
+        if taken is None:
+            continue
+        hot.add_ledger([
+            LedgerRecord(
+                depot_id=depot.id, sku=line.sku, movement=Movement.RESERVED,
+                quantity=line.quantity, on_hand_delta=0, reserved_delta=line.quantity,
+                created_at=now, order_id=order_id,
+            )
+            for line in lines
+        ])
+        for line in lines:
+            ctx.demand.moved((depot.id, line.sku), line.quantity)
+        for row in taken:
+            check_low(uow, row, ctx)
+        return depot.id
     return None
 
 
-def _publish_reserved(uow: InventoryUnitOfWork, allocation: AllocationRow, depot_id: str) -> None:
+def _publish_reserved(
+    uow: InventoryUnitOfWork,
+    order_id: str,
+    depot_id: str,
+    community_id: str,
+    priority: Priority,
+    placed_at: datetime,
+    lines: list[Line],
+) -> None:
     uow.publish(
         StockReserved(
-            order_id=allocation.order_id, depot_id=depot_id, community_id=allocation.community_id,
-            priority=allocation.priority.value, placed_at=allocation.placed_at,
-            lines=[OrderLine(sku=x.sku, quantity=x.quantity) for x in allocation.lines],
+            order_id=order_id, depot_id=depot_id, community_id=community_id,
+            priority=priority.value, placed_at=placed_at,
+            lines=[OrderLine(sku=x.sku, quantity=x.quantity) for x in lines],
         )
     )
 
@@ -445,7 +523,10 @@ def _serve_one(uow: InventoryUnitOfWork, allocation: AllocationRow, ctx: Context
     uow.allocations.transition(allocation.order_id, RESERVED, RESERVED, now, depot_id=depot_id, reason=None)
     uow.allocations.dequeue_backorder(allocation.order_id)
     savepoint.commit()
-    _publish_reserved(uow, allocation, depot_id)
+    _publish_reserved(
+        uow, allocation.order_id, depot_id, allocation.community_id, allocation.priority,
+        allocation.placed_at, allocation.lines,
+    )
     return True
 
 
@@ -549,6 +630,8 @@ def _release_lines(
         )
         for line in allocation.lines
     ))
+    for line in allocation.lines:
+        ctx.demand.moved((depot_id, line.sku), -line.quantity)
 
 
 def cancel_order(uow: InventoryUnitOfWork, cmd: CancelOrder, ctx: Context) -> None:
@@ -609,15 +692,22 @@ def ship_order(uow: InventoryUnitOfWork, cmd: ShipOrder, ctx: Context) -> None:
 # --- supply figures and alerts --------------------------------------------------------------------
 
 def check_low(uow: InventoryUnitOfWork, row: StockRow, ctx: Context) -> None:
-    """Publish StockLow once when a depot's SKU dips under the threshold; re-arm on recovery."""
+    """Publish StockLow once when a depot's SKU dips under the threshold; re-arm on recovery.
+    Recent demand comes from ``ctx.demand`` (the ledger SUM at most once per TTL)."""
     config = ctx.config
-    since = ctx.now() - timedelta(days=config.demand_window_days)
-    daily = uow.ledger.net_reserved_since(row.depot_id, row.sku, since) / config.demand_window_days
+    now = ctx.now()
+    key = (row.depot_id, row.sku)
+    units = ctx.demand.get(key, now)
+    if units is None:
+        since = now - timedelta(days=config.demand_window_days)
+        units = uow.hot.net_reserved_since(row.depot_id, row.sku, since, DEMAND_MOVEMENTS)
+        ctx.demand.put(key, units, now)
+    daily = units / config.demand_window_days
     low, dos = is_low(
         row.available, daily, threshold_days=config.low_stock_days, threshold_units=config.low_stock_units
     )
     if low and not row.low_alerted:
-        uow.stock.set_low_alerted(row.depot_id, row.sku, True)
+        uow.hot.set_low_alerted(row.depot_id, row.sku, True)
         uow.publish(
             StockLow(
                 depot_id=row.depot_id, sku=row.sku, available=row.available,
@@ -625,7 +715,7 @@ def check_low(uow: InventoryUnitOfWork, row: StockRow, ctx: Context) -> None:
             )
         )
     elif not low and row.low_alerted:
-        uow.stock.set_low_alerted(row.depot_id, row.sku, False)
+        uow.hot.set_low_alerted(row.depot_id, row.sku, False)
 
 
 def outlook(uow: InventoryUnitOfWork, district: str | None, ctx: Context) -> dict[str, Any]:
