@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,6 +29,17 @@ def _is_integrity_error(exc: Exception) -> bool:
     # sqlite3.IntegrityError and psycopg.IntegrityError (and its subclasses such as
     # UniqueViolation) share the DB-API name, not a base class.
     return any(cls.__name__ == "IntegrityError" for cls in type(exc).__mro__)
+
+
+@dataclass(frozen=True)
+class IntakeFacts:
+    community_id: str
+    members: int
+    flags: frozenset[str]
+    catalog: dict[str, CatalogItem]
+    recent_order_times: list[datetime]
+    #: The caller's Idempotency-Key was used before: replay that order.
+    key_used: bool
 
 
 class IntakeStore:
@@ -86,47 +98,59 @@ class IntakeStore:
         finally:
             cursor.close()
 
+    def _all_at_once(self, queries: Sequence[tuple[str, Sequence[Any]]]) -> list[list[Any]]:
+        """Run read statements in order; on PostgreSQL in one pipeline (one round trip)."""
+        if self._sqlite:
+            return [self._all(statement, params) for statement, params in queries]
+        cursors = [self._dbapi.cursor() for _ in queries]
+        try:
+            with self._dbapi.pipeline():
+                for cursor, (statement, params) in zip(cursors, queries, strict=True):
+                    cursor.execute(self._sql(statement), params)
+            return [list(cursor.fetchall()) for cursor in cursors]
+        finally:
+            for cursor in cursors:
+                cursor.close()
+
     # -- reads ---------------------------------------------------------------------------
 
-    def lock_household(self, household_id: str) -> tuple[str, int, frozenset[str]] | None:
-        """(community id, members, flags), the row locked until the transaction ends: one
-        household's orders are checked and written one at a time (rations, rate)."""
+    def read_for_intake(
+        self, household_id: str, caller: str, idempotency_key: str | None, skus: Sequence[str],
+        orders_since: datetime,
+    ) -> IntakeFacts | None:
+        """What placing an order checks, read in one go; None for an unknown household.
+
+        The household row comes first and locked until the transaction ends (on SQLite the
+        writer lock does that), so the later reads see every earlier order of the
+        household: one household's orders are checked and written one at a time."""
         lock = "" if self._sqlite else " FOR UPDATE"
-        rows = self._all(
-            "SELECT community_id, members, flags FROM households WHERE id = ?" + lock,
-            (household_id,),
-        )
-        if not rows:
-            return None
-        community_id, members, flags = rows[0]
-        return community_id, members, frozenset(self._read_json(flags))
-
-    def has_idempotency_key(self, caller: str, key: str) -> bool:
-        return bool(self._all(
-            "SELECT 1 FROM orders WHERE caller = ? AND idempotency_key = ?", (caller, key)
-        ))
-
-    def catalog(self, skus: Sequence[str]) -> dict[str, CatalogItem]:
         marks = ", ".join("?" * len(skus))
-        rows = self._all(
-            "SELECT sku, category, urgent, ration_quantity, ration_per_days FROM catalog_skus "
-            f"WHERE sku IN ({marks})",
-            list(skus),
+        queries: list[tuple[str, Sequence[Any]]] = [
+            ("SELECT community_id, members, flags FROM households WHERE id = ?" + lock, (household_id,)),
+            ("SELECT sku, category, urgent, ration_quantity, ration_per_days FROM catalog_skus "
+             f"WHERE sku IN ({marks})", list(skus)),
+            ("SELECT created_at FROM orders WHERE household_id = ? AND created_at > ?",
+             (household_id, self._time(orders_since))),
+        ]
+        if idempotency_key is not None:
+            queries.append(("SELECT 1 FROM orders WHERE caller = ? AND idempotency_key = ?",
+                            (caller, idempotency_key)))
+        household, catalog, recent, *replay = self._all_at_once(queries)
+        if not household:
+            return None
+        community_id, members, flags = household[0]
+        return IntakeFacts(
+            community_id=community_id, members=members, flags=frozenset(self._read_json(flags)),
+            catalog={
+                sku: CatalogItem(
+                    sku, category, bool(urgent),
+                    RationRule(quantity, days) if quantity is not None and days is not None else None,
+                )
+                for sku, category, urgent, quantity, days in catalog
+            },
+            recent_order_times=[self._read_time(row[0]) for row in recent],
+            key_used=bool(replay and replay[0]),
         )
-        return {
-            sku: CatalogItem(
-                sku, category, bool(urgent),
-                RationRule(quantity, days) if quantity is not None and days is not None else None,
-            )
-            for sku, category, urgent, quantity, days in rows
-        }
-
-    def recent_order_times(self, household_id: str, since: datetime) -> list[datetime]:
-        rows = self._all(
-            "SELECT created_at FROM orders WHERE household_id = ? AND created_at > ?",
-            (household_id, self._time(since)),
-        )
-        return [self._read_time(row[0]) for row in rows]
 
     def ration_history(
         self, household_id: str, skus: Sequence[str], since: datetime, not_counting: Sequence[str]

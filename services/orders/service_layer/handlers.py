@@ -260,13 +260,16 @@ def _place(
     with uow:
         now = utcnow()
         store = uow.intake
-        household = store.lock_household(cmd.household_id)
-        if household is None:
+        facts = store.read_for_intake(
+            cmd.household_id, cmd.caller, cmd.idempotency_key, [line.sku for line in lines],
+            orders_since=now - timedelta(seconds=60),
+        )
+        if facts is None:
             raise DomainError(
                 f"household {cmd.household_id} is not registered",
                 code="unknown_household", field="household_id",
             )
-        community_id, members, flags = household
+        community_id, members, flags = facts.community_id, facts.members, facts.flags
         if principal.role == "community_worker" and not principal.can_act_for_community(
             community_id
         ):
@@ -274,17 +277,12 @@ def _place(
                 f"household {cmd.household_id} is not in one of your communities",
                 field="household_id",
             )
-        if cmd.idempotency_key is not None and store.has_idempotency_key(
-            cmd.caller, cmd.idempotency_key
-        ):
+        if facts.key_used:
             return None
-        catalog = store.catalog([line.sku for line in lines])
+        catalog = facts.catalog
         try:
             rules.require_known_skus(lines, catalog)
-            rules.check_rate(
-                store.recent_order_times(cmd.household_id, now - timedelta(seconds=60)),
-                rate_per_minute, now,
-            )
+            rules.check_rate(facts.recent_order_times, rate_per_minute, now)
             since = rules.ration_window_start(catalog, (line.sku for line in lines), now)
             if since is not None:
                 rationed = [line.sku for line in lines if catalog[line.sku].ration is not None]
@@ -432,35 +430,28 @@ def list_catalog(uow: OrdersUnitOfWork) -> Sequence[CatalogSku]:
 
 
 def apply_fact(order_id: str, fact: status.Fact, at: datetime, uow: OrdersUnitOfWork) -> None:
-    """Move an order along the status machine; ignored facts change nothing."""
-    order = uow.orders.get(order_id, for_update=True)
-    if order is None:
+    """Move an order along the status machine; ignored facts change nothing.
+
+    Read, decide, write through ``uow.statuses`` (driver-level statements, see
+    adapters/status.py): each fact reads what the previous one in the batch left."""
+    store = uow.statuses
+    tracking = store.tracking(order_id)
+    if tracking is None:
         # Orders are created here before any service hears of them: an unknown id can
         # never become valid.
         raise PoisonEvent(f"unknown order {order_id}")
-    tracking = status.Tracking(
-        status=OrderStatus(order.status),
-        plan_id=order.plan_id,
-        closed_plan_ids=frozenset(order.closed_plan_ids or ()),
-        scheduled_fact_at=utc(order.scheduled_fact_at),
-    )
     changes = status.advance(tracking, fact)
     if not changes:
-        log.info("order %s: %s ignored in status %s", order_id, type(fact).__name__, order.status)
+        log.info("order %s: %s ignored in status %s", order_id, type(fact).__name__,
+                 tracking.status.value)
         return
-    values = _fact_values(fact, order)
+    values = _fact_values(fact, tracking)
     values["status"] = changes[-1].status.value
     values["updated_at"] = utcnow()
-    # ORM attributes, not a Core UPDATE: a batch may carry several facts for this order
-    # and each must see the state the previous one left.
-    for name, value in values.items():
-        setattr(order, name, value)
-    uow.session.flush()
-    for change in changes:
-        uow.orders.add_timeline(order_id, at, change.status.value, change.detail)
+    store.apply(order_id, tracking.status, values, at, changes)
 
 
-def _fact_values(fact: status.Fact, order: Order) -> dict[str, Any]:
+def _fact_values(fact: status.Fact, order: status.Tracking) -> dict[str, Any]:
     match fact:
         case status.StockWasReserved(depot_id=depot):
             return {"depot_id": depot, "status_reason": None}
@@ -481,7 +472,7 @@ def _fact_values(fact: status.Fact, order: Order) -> dict[str, Any]:
                     "status_reason": None}
         case status.DeliveryHasFailed():
             # Off the failed route: the order waits, reserved, for the next plan.
-            closed = sorted({*(order.closed_plan_ids or ()), fact.plan_id})
+            closed = sorted({*order.closed_plan_ids, fact.plan_id})
             return {"closed_plan_ids": closed, "status_reason": fact.reason, "plan_id": None,
                     "vehicle_id": None, "stop_id": None, "eta": None, "window_start": None,
                     "window_end": None, "scheduled_fact_at": None}
@@ -491,9 +482,8 @@ def _fact_values(fact: status.Fact, order: Order) -> dict[str, Any]:
 def note_release(payload: payloads.ReservationReleased, at: datetime, uow: OrdersUnitOfWork) -> None:
     """A released reservation changes no status (inventory releases after a cancel, or to
     re-allocate); it is kept on the timeline so the history stays explainable."""
-    order = uow.orders.get(payload.order_id)
-    if order is None:
-        raise PoisonEvent(f"unknown order {payload.order_id}")
-    uow.orders.add_timeline(order.id, at, order.status, {
+    noted = uow.statuses.note(payload.order_id, at, {
         "note": "reservation released", "depot_id": payload.depot_id, "reason": payload.reason,
     })
+    if not noted:
+        raise PoisonEvent(f"unknown order {payload.order_id}")

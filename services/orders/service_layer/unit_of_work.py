@@ -12,6 +12,7 @@ from services.orders.adapters.repository import (
     HouseholdRepository,
     OrderRepository,
 )
+from services.orders.adapters.status import StatusStore
 from shared.events.codec import wrap
 from shared.events.envelope import CloudEvent, utcnow
 from shared.events.payloads import EventPayload
@@ -24,6 +25,7 @@ class OrdersUnitOfWork(SqlUnitOfWork):
     catalog: CatalogRepository
     orders: OrderRepository
     _intake: IntakeStore | None = None
+    _statuses: StatusStore | None = None
 
     def __enter__(self) -> Self:
         super().__enter__()
@@ -32,6 +34,7 @@ class OrdersUnitOfWork(SqlUnitOfWork):
         self.catalog = CatalogRepository(self.session)
         self.orders = OrderRepository(self.session)
         self._intake = None
+        self._statuses = None
         return self
 
     def __exit__(
@@ -41,6 +44,7 @@ class OrdersUnitOfWork(SqlUnitOfWork):
         tb: TracebackType | None,
     ) -> None:
         self._intake = None
+        self._statuses = None
         super().__exit__(exc_type, exc, tb)
 
     @property
@@ -49,6 +53,13 @@ class OrdersUnitOfWork(SqlUnitOfWork):
         if self._intake is None:
             self._intake = IntakeStore(self.session)
         return self._intake
+
+    @property
+    def statuses(self) -> StatusStore:
+        """The driver-level statements that apply status facts, in this transaction."""
+        if self._statuses is None:
+            self._statuses = StatusStore(self.session)
+        return self._statuses
 
     def publish(self, payload: EventPayload) -> CloudEvent:
         """The same outbox row as ``SqlUnitOfWork.publish``, written through the driver's

@@ -1,11 +1,16 @@
-"""Event handlers that keep routing's read models: communities, catalog, demand."""
+"""Event handlers that keep routing's read models: communities, catalog, demand.
+
+Demand rows (one per order, every order passes twice) are written through
+``adapters.demand.DemandStore``'s driver-level statements; the rare catalog, depot and
+community definitions through the ORM."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from services.routing.adapters.orm import Community, DemandOrder, Depot, Sku
-from services.routing.domain.demand import next_status
+from services.routing.adapters.demand import DemandStore
+from services.routing.adapters.orm import Community, Depot, Sku
+from services.routing.domain.demand import CANCELLED, PLACED, next_status
 from services.routing.service_layer.unit_of_work import RoutingUnitOfWork
 from shared.events.envelope import CloudEvent
 from shared.events.payloads import (
@@ -52,43 +57,43 @@ def depot_defined(uow: RoutingUnitOfWork, payload: DepotDefined, _e: CloudEvent)
 
 
 def order_placed(uow: RoutingUnitOfWork, payload: OrderPlaced, _e: CloudEvent) -> None:
-    row = uow.session.get(DemandOrder, payload.order_id)
-    if row is None:
-        row = DemandOrder(order_id=payload.order_id, community_id=payload.community_id)
-    row.priority = payload.priority
-    row.placed_at = payload.placed_at
-    if not row.lines:
-        row.lines = [line.model_dump() for line in payload.items]
-    uow.session.add(row)
+    # One upsert: a new row is placed; a known one (even a remembered cancel) takes the
+    # priority and time, and keeps the lines it already has.
+    DemandStore(uow.session).record_placed(
+        payload.order_id, community_id=payload.community_id, priority=payload.priority,
+        placed_at=payload.placed_at, lines=[line.model_dump() for line in payload.items],
+    )
 
 
 def stock_reserved(uow: RoutingUnitOfWork, payload: StockReserved, _e: CloudEvent) -> None:
-    row = uow.session.get(DemandOrder, payload.order_id)
-    if row is None:
-        row = DemandOrder(order_id=payload.order_id, community_id=payload.community_id)
-    status = next_status(row.status, "reserved")
+    store = DemandStore(uow.session)
+    current = store.status(payload.order_id)
+    # An order routing has not seen placed yet counts as placed.
+    status = next_status(PLACED if current is None else current, "reserved")
     if status is None:
         return
-    row.status = status
-    row.depot_id = payload.depot_id
-    row.community_id = payload.community_id
-    row.priority = payload.priority
-    row.placed_at = payload.placed_at
-    row.lines = [line.model_dump() for line in payload.lines]
-    uow.session.add(row)
+    values: dict[str, Any] = {
+        "status": status, "depot_id": payload.depot_id, "community_id": payload.community_id,
+        "priority": payload.priority, "placed_at": payload.placed_at,
+        "lines": [line.model_dump() for line in payload.lines],
+    }
+    if current is None:
+        store.insert(payload.order_id, **values)
+    else:
+        store.update(payload.order_id, current, values)
 
 
 def _transition(uow: RoutingUnitOfWork, order_id: str, happened: str) -> None:
-    row = uow.session.get(DemandOrder, order_id)
-    if row is None:
+    store = DemandStore(uow.session)
+    current = store.status(order_id)
+    if current is None:
         if happened == "cancelled":
             # Remember the cancel so a reservation that arrives late cannot revive it.
-            uow.session.add(DemandOrder(order_id=order_id, community_id="", status="cancelled"))
+            store.insert(order_id, community_id="", status=CANCELLED)
         return
-    status = next_status(row.status, happened)
+    status = next_status(current, happened)
     if status is not None:
-        row.status = status
-        uow.session.add(row)
+        store.update(order_id, current, {"status": status})
 
 
 def reservation_released(uow: RoutingUnitOfWork, payload: ReservationReleased, _e: CloudEvent) -> None:
