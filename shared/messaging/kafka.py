@@ -55,6 +55,10 @@ def make_consumer(settings: Settings, *topics: str, group_id: str, **overrides: 
         "session_timeout_ms": 10_000,
         "heartbeat_interval_ms": 1_000,
         "metadata_max_age_ms": 5_000,
+        # How long a fetch may wait for new records. The embedded broker answers an empty
+        # fetch only when this runs out, even if records arrive meanwhile, so every hop of a
+        # flow (orders -> inventory -> ...) waited up to aiokafka's 500 ms default.
+        "fetch_max_wait_ms": 50,
     }
     options.update(overrides)
     return AIOKafkaConsumer(*topics, **client_options(settings), **options)
