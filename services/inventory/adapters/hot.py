@@ -7,111 +7,40 @@ on the same connection, inside the same transaction as the rest of the unit of w
 (savepoints, outbox and inbox included), so atomicity is unchanged, and they are the
 same statements the repositories send: the conditional ``UPDATE ... WHERE on_hand -
 reserved >= ?`` per line, checked; the allocation row keyed by order id; a ledger row
-per movement. Values are stored exactly as the SQLAlchemy column types store them, so
-the repositories read them back as usual: on SQLite datetimes as
-'YYYY-MM-DD HH:MM:SS.ffffff' (UTC), JSON as text and booleans as 0/1; PostgreSQL gets
-native types. See services/orders/adapters/intake.py for the same approach.
+per movement. Values are stored as the SQLAlchemy column types store them (see
+shared/rawsql.py), so the repositories read them back as usual.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services.inventory.adapters.repository import LedgerRecord, StockRow
 from services.inventory.domain.model import Line, Priority
+from shared.rawsql import DriverStatements
 
 _STOCK_COLUMNS = "depot_id, sku, on_hand, reserved, low_alerted"
 
 
-def _is_integrity_error(exc: Exception) -> bool:
-    # sqlite3.IntegrityError and psycopg.IntegrityError (and its subclasses such as
-    # UniqueViolation) share the DB-API name, not a base class.
-    return any(cls.__name__ == "IntegrityError" for cls in type(exc).__mro__)
-
-
-class ReservationStore:
+class ReservationStore(DriverStatements):
     """Raw-cursor twins of the repository methods a reservation needs."""
 
     def __init__(self, session: Session) -> None:
-        connection = session.connection()  # begins the transaction (BEGIN IMMEDIATE on SQLite)
-        self._connection = connection
-        self._dbapi: Any = connection.connection.driver_connection
-        self._sqlite = connection.dialect.name == "sqlite"
+        super().__init__(session)
         self._savepoints = 0
-        if not self._sqlite:
-            from psycopg.types.json import Json
-
-            self._json_type = Json
-
-    @property
-    def usable(self) -> bool:
-        """False once the session's transaction ended (commit or rollback closes the
-        connection it used; the next transaction may get another one)."""
-        return not self._connection.closed
-
-    # -- dialect details -----------------------------------------------------------------
-
-    def _sql(self, statement: str) -> str:
-        return statement if self._sqlite else statement.replace("?", "%s")
-
-    def time(self, value: datetime) -> Any:
-        if self._sqlite:
-            # SQLAlchemy's SQLite DATETIME format; callers pass UTC (or naive) values.
-            if value.tzinfo is not None:
-                value = value.astimezone(UTC)
-            return value.strftime("%Y-%m-%d %H:%M:%S.%f")
-        return value
-
-    def _json(self, value: Any) -> Any:
-        return json.dumps(value) if self._sqlite else self._json_type(value)
-
-    def _bool(self, value: bool) -> Any:
-        return int(value) if self._sqlite else value
-
-    def all(self, statement: str, params: Sequence[Any]) -> list[Any]:
-        cursor = self._dbapi.cursor()
-        try:
-            cursor.execute(self._sql(statement), params)
-            return list(cursor.fetchall())
-        except Exception as exc:
-            if _is_integrity_error(exc):
-                raise IntegrityError(statement, params, exc) from exc
-            raise
-        finally:
-            cursor.close()
-
-    def run(self, statement: str, params: Sequence[Any], many: bool = False) -> int:
-        cursor = self._dbapi.cursor()
-        try:
-            if many:
-                cursor.executemany(self._sql(statement), params)
-            else:
-                cursor.execute(self._sql(statement), params)
-            return int(cursor.rowcount)
-        except Exception as exc:
-            # Callers handle constraint clashes (a concurrent idempotent retry) the same
-            # whether the statement went through SQLAlchemy or not.
-            if _is_integrity_error(exc):
-                raise IntegrityError(statement, params, exc) from exc
-            raise
-        finally:
-            cursor.close()
 
     # -- reads ---------------------------------------------------------------------------
 
     def allocation_exists(self, order_id: str) -> bool:
-        return bool(self.all("SELECT 1 FROM allocations WHERE order_id = ?", (order_id,)))
+        return bool(self._all("SELECT 1 FROM allocations WHERE order_id = ?", (order_id,)))
 
     def available_at(self, depot_ids: Sequence[str], skus: Sequence[str]) -> dict[tuple[str, str], int]:
         depot_marks = ", ".join("?" * len(depot_ids))
         sku_marks = ", ".join("?" * len(skus))
-        rows = self.all(
+        rows = self._all(
             "SELECT depot_id, sku, on_hand - reserved FROM stock "
             f"WHERE depot_id IN ({depot_marks}) AND sku IN ({sku_marks})",
             [*depot_ids, *skus],
@@ -120,18 +49,18 @@ class ReservationStore:
 
     def cold_chain_of(self, skus: Sequence[str]) -> dict[str, bool]:
         marks = ", ".join("?" * len(skus))
-        rows = self.all(f"SELECT id, cold_chain FROM skus WHERE id IN ({marks})", list(skus))
+        rows = self._all(f"SELECT id, cold_chain FROM skus WHERE id IN ({marks})", list(skus))
         return {r[0]: bool(r[1]) for r in rows}
 
     # -- stock ---------------------------------------------------------------------------
 
     def try_reserve(self, depot_id: str, sku: str, quantity: int, now: datetime) -> StockRow | None:
         """reserved += quantity only if that many are available; None when they are not."""
-        rows = self.all(
+        rows = self._all(
             "UPDATE stock SET reserved = reserved + ?, updated_at = ? "
             "WHERE depot_id = ? AND sku = ? AND on_hand - reserved >= ? "
             f"RETURNING {_STOCK_COLUMNS}",
-            (quantity, self.time(now), depot_id, sku, quantity),
+            (quantity, self._time(now), depot_id, sku, quantity),
         )
         if not rows:
             return None
@@ -146,21 +75,21 @@ class ReservationStore:
             return None if row is None else [row]
         self._savepoints += 1
         name = f"inv_reserve_{self._savepoints}"
-        self.run(f"SAVEPOINT {name}", ())
+        self._run(f"SAVEPOINT {name}", ())
         taken: list[StockRow] = []
         for line in lines:
             row = self.try_reserve(depot_id, line.sku, line.quantity, now)
             if row is None:
                 # Someone took the units between our read and our update: undo.
-                self.run(f"ROLLBACK TO SAVEPOINT {name}", ())
-                self.run(f"RELEASE SAVEPOINT {name}", ())
+                self._run(f"ROLLBACK TO SAVEPOINT {name}", ())
+                self._run(f"RELEASE SAVEPOINT {name}", ())
                 return None
             taken.append(row)
-        self.run(f"RELEASE SAVEPOINT {name}", ())
+        self._run(f"RELEASE SAVEPOINT {name}", ())
         return taken
 
     def set_low_alerted(self, depot_id: str, sku: str, value: bool) -> None:
-        self.run(
+        self._run(
             "UPDATE stock SET low_alerted = ? WHERE depot_id = ? AND sku = ?",
             (self._bool(value), depot_id, sku),
         )
@@ -171,7 +100,7 @@ class ReservationStore:
         rows = [
             (
                 r.depot_id, r.sku, r.movement.value, r.quantity, r.on_hand_delta,
-                r.reserved_delta, r.order_id, r.event_id, r.reason, self.time(r.created_at),
+                r.reserved_delta, r.order_id, r.event_id, r.reason, self._time(r.created_at),
             )
             for r in records
         ]
@@ -183,16 +112,16 @@ class ReservationStore:
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         )
         if len(rows) == 1:
-            self.run(statement, rows[0])
+            self._run(statement, rows[0])
         else:
-            self.run(statement, rows, many=True)
+            self._run(statement, rows, many=True)
 
     def net_reserved_since(self, depot_id: str, sku: str, since: datetime, movements: Sequence[str]) -> int:
         marks = ", ".join("?" * len(movements))
-        rows = self.all(
+        rows = self._all(
             "SELECT COALESCE(SUM(reserved_delta), 0) FROM stock_ledger "
             f"WHERE depot_id = ? AND sku = ? AND created_at >= ? AND movement IN ({marks})",
-            (depot_id, sku, self.time(since), *movements),
+            (depot_id, sku, self._time(since), *movements),
         )
         return max(0, int(rows[0][0]))
 
@@ -213,25 +142,25 @@ class ReservationStore:
         now: datetime,
     ) -> None:
         """Raises IntegrityError if the order already has an allocation (primary key)."""
-        stamp = self.time(now)
-        self.run(
+        stamp = self._time(now)
+        self._run(
             "INSERT INTO allocations (order_id, status, depot_id, household_id, community_id, "
             "priority, priority_rank, placed_at, lines, reason, created_at, updated_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 order_id, status, depot_id, household_id, community_id, priority.value,
-                priority.rank, self.time(placed_at),
+                priority.rank, self._time(placed_at),
                 self._json([{"sku": x.sku, "quantity": x.quantity} for x in lines]),
                 reason, stamp, stamp,
             ),
         )
         if len(lines) == 1:
-            self.run(
+            self._run(
                 "INSERT INTO allocation_lines (order_id, sku, quantity) VALUES (?, ?, ?)",
                 (order_id, lines[0].sku, lines[0].quantity),
             )
         elif lines:
-            self.run(
+            self._run(
                 "INSERT INTO allocation_lines (order_id, sku, quantity) VALUES (?, ?, ?)",
                 [(order_id, x.sku, x.quantity) for x in lines],
                 many=True,

@@ -1,34 +1,19 @@
-"""The order-intake hot path on the raw DB-API cursor of the unit of work's connection.
+"""The order-intake hot path on the driver's cursor (see shared/rawsql.py for why and how).
 
-``POST /v1/orders`` runs about eight statements; through SQLAlchemy's statement building,
-caching and ORM each costs 60-140 us of CPU, through the driver's cursor 3-10 us (see
-bench/orders_intake.py). The statements run on the same connection, inside the same
-transaction as the rest of the unit of work (outbox included), so atomicity is unchanged.
-Values are stored exactly as the SQLAlchemy column types store them, so the ORM reads
-them back as usual: SQLite datetimes as 'YYYY-MM-DD HH:MM:SS.ffffff' (UTC) and JSON as
-text; PostgreSQL gets native types.
+``POST /v1/orders`` runs a handful of statements: on PostgreSQL the reads go in one
+pipeline and the writes in another (bench/orders_intake.py measures it).
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
-
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from services.orders.domain.model import CatalogItem, Line, RationRule
 from services.orders.domain.rules import PastLine
-
-
-def _is_integrity_error(exc: Exception) -> bool:
-    # sqlite3.IntegrityError and psycopg.IntegrityError (and its subclasses such as
-    # UniqueViolation) share the DB-API name, not a base class.
-    return any(cls.__name__ == "IntegrityError" for cls in type(exc).__mro__)
+from shared.rawsql import DriverStatements
 
 
 @dataclass(frozen=True)
@@ -42,76 +27,7 @@ class IntakeFacts:
     key_used: bool
 
 
-class IntakeStore:
-    def __init__(self, session: Session) -> None:
-        connection = session.connection()  # begins the transaction (BEGIN IMMEDIATE on SQLite)
-        self._dbapi: Any = connection.connection.driver_connection
-        self._sqlite = connection.dialect.name == "sqlite"
-        if not self._sqlite:
-            from psycopg.types.json import Json
-
-            self._json_type = Json
-
-    # -- dialect details -----------------------------------------------------------------
-
-    def _sql(self, statement: str) -> str:
-        return statement if self._sqlite else statement.replace("?", "%s")
-
-    def _time(self, value: datetime) -> Any:
-        if self._sqlite:
-            return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-        return value
-
-    def _read_time(self, value: Any) -> datetime:
-        if isinstance(value, str):
-            value = datetime.fromisoformat(value)
-        assert isinstance(value, datetime)
-        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-    def _json(self, value: Any) -> Any:
-        return json.dumps(value) if self._sqlite else self._json_type(value)
-
-    def _read_json(self, value: Any) -> Any:
-        return json.loads(value) if isinstance(value, str) else value
-
-    def _all(self, statement: str, params: Sequence[Any]) -> list[Any]:
-        cursor = self._dbapi.cursor()
-        try:
-            cursor.execute(self._sql(statement), params)
-            return list(cursor.fetchall())
-        finally:
-            cursor.close()
-
-    def _run(self, statement: str, params: Sequence[Any], many: bool = False) -> None:
-        cursor = self._dbapi.cursor()
-        try:
-            if many:
-                cursor.executemany(self._sql(statement), params)
-            else:
-                cursor.execute(self._sql(statement), params)
-        except Exception as exc:
-            # Callers handle constraint clashes (a concurrent idempotent retry) the same
-            # whether the statement went through SQLAlchemy or not.
-            if _is_integrity_error(exc):
-                raise IntegrityError(statement, params, exc) from exc
-            raise
-        finally:
-            cursor.close()
-
-    def _all_at_once(self, queries: Sequence[tuple[str, Sequence[Any]]]) -> list[list[Any]]:
-        """Run read statements in order; on PostgreSQL in one pipeline (one round trip)."""
-        if self._sqlite:
-            return [self._all(statement, params) for statement, params in queries]
-        cursors = [self._dbapi.cursor() for _ in queries]
-        try:
-            with self._dbapi.pipeline():
-                for cursor, (statement, params) in zip(cursors, queries, strict=True):
-                    cursor.execute(self._sql(statement), params)
-            return [list(cursor.fetchall()) for cursor in cursors]
-        finally:
-            for cursor in cursors:
-                cursor.close()
-
+class IntakeStore(DriverStatements):
     # -- reads ---------------------------------------------------------------------------
 
     def read_for_intake(
@@ -165,21 +81,6 @@ class IntakeStore:
             [household_id, self._time(since), *not_counting, *skus],
         )
         return [PastLine(sku, quantity, self._read_time(at)) for sku, quantity, at in rows]
-
-    @contextlib.contextmanager
-    def batch(self) -> Iterator[None]:
-        """On PostgreSQL, send the statements inside as one pipeline (one round trip
-        instead of one each); errors surface when it ends. SQLite runs them as usual."""
-        if self._sqlite:
-            yield
-            return
-        try:
-            with self._dbapi.pipeline():
-                yield
-        except Exception as exc:
-            if _is_integrity_error(exc):
-                raise IntegrityError("pipelined intake statements", None, exc) from exc
-            raise
 
     # -- writes --------------------------------------------------------------------------
 

@@ -7,9 +7,7 @@ conditional UPDATE and one timeline INSERT through the driver's cursor. The stat
 on the same connection, inside the same transaction and savepoint as the rest of the unit of
 work (the consumer's inbox row included), so atomicity is unchanged.
 
-As in ``intake.py``, values are stored as the SQLAlchemy column types store them, so the ORM
-reads them back as usual: SQLite datetimes as 'YYYY-MM-DD HH:MM:SS.ffffff' in UTC (aware
-values converted, naive ones taken as UTC) and JSON as text; PostgreSQL gets native types.
+Values are stored as the SQLAlchemy column types store them (shared/rawsql.py).
 
 Only this module writes an order's status from events; the rules stay in
 ``services.orders.domain.status``. The session's identity map never holds orders in a
@@ -18,17 +16,16 @@ consumer transaction (nothing there loads them through the ORM), so nothing goes
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from services.orders.adapters.intake import _is_integrity_error
 from services.orders.domain.model import OrderStatus
 from services.orders.domain.status import Change, Tracking
+from shared.rawsql import DriverStatements, is_integrity_error
 
 # The orders columns a status fact may set, and how each is stored.
 _TIME_COLUMNS = frozenset(
@@ -46,51 +43,18 @@ class OrderChangedUnderneath(RuntimeError):
     holds the row lock; raised rather than overwrite). The consumer retries the event."""
 
 
-class StatusStore:
+class StatusStore(DriverStatements):
     def __init__(self, session: Session) -> None:
-        self._session = session
-        self._sqlite = session.connection().dialect.name == "sqlite"
+        super().__init__(session)
         self._updates: dict[tuple[str, ...], str] = {}
-        if self._sqlite:
-            self._select = (
-                "SELECT status, plan_id, closed_plan_ids, scheduled_fact_at FROM orders "
-                "WHERE id = ?"
-            )
-            self._timeline = (
-                "INSERT INTO order_timeline (order_id, at, status, detail) VALUES (?, ?, ?, ?)"
-            )
-        else:
-            from psycopg.types.json import Json
-
-            self._json_type = Json
-            # The row stays locked until the transaction ends: one writer per order.
-            self._select = (
-                "SELECT status, plan_id, closed_plan_ids, scheduled_fact_at FROM orders "
-                "WHERE id = %s FOR UPDATE"
-            )
-            self._timeline = (
-                "INSERT INTO order_timeline (order_id, at, status, detail) VALUES (%s, %s, %s, %s)"
-            )
-
-    def _cursor(self) -> Any:
-        # Asked of the session every time, never kept: the consumer runs each event in a
-        # savepoint that SQLAlchemy opens when the connection is first asked for inside it.
-        # A kept DB-API connection would write outside the event's savepoint, and a failed
-        # event would leave half its statements behind.
-        dbapi: Any = self._session.connection().connection.driver_connection
-        return dbapi.cursor()
+        # On PostgreSQL the row stays locked until the transaction ends: one writer per order.
+        self._select = self._sql(
+            "SELECT status, plan_id, closed_plan_ids, scheduled_fact_at FROM orders WHERE id = ?"
+            + ("" if self._sqlite else " FOR UPDATE")
+        )
+        self._timeline = self._sql("INSERT INTO order_timeline (order_id, at, status, detail) VALUES (?, ?, ?, ?)")
 
     # -- how values are stored -------------------------------------------------------------
-
-    def _time(self, value: datetime | None) -> Any:
-        if value is None:
-            return None
-        if value.tzinfo is not None:
-            value = value.astimezone(UTC)
-        return value.strftime("%Y-%m-%d %H:%M:%S.%f") if self._sqlite else value
-
-    def _json(self, value: Any) -> Any:
-        return json.dumps(value) if self._sqlite else self._json_type(value)
 
     def _stored(self, column: str, value: Any) -> Any:
         if column in _TIME_COLUMNS:
@@ -104,7 +68,7 @@ class StatusStore:
     def tracking(self, order_id: str) -> Tracking | None:
         """What the status machine reads of the order (the row locked on PostgreSQL), or
         None for an unknown order."""
-        cursor = self._cursor()
+        cursor = self._dbapi().cursor()
         try:
             cursor.execute(self._select, (order_id,))
             row = cursor.fetchone()
@@ -113,17 +77,11 @@ class StatusStore:
         if row is None:
             return None
         status, plan_id, closed, scheduled_at = row
-        if isinstance(closed, str):
-            closed = json.loads(closed)
-        if isinstance(scheduled_at, str):
-            scheduled_at = datetime.fromisoformat(scheduled_at)
-        if scheduled_at is not None and scheduled_at.tzinfo is None:
-            scheduled_at = scheduled_at.replace(tzinfo=UTC)
         return Tracking(
             status=OrderStatus(status),
             plan_id=plan_id,
-            closed_plan_ids=frozenset(closed or ()),
-            scheduled_fact_at=scheduled_at,
+            closed_plan_ids=frozenset(self._read_json(closed) or ()),
+            scheduled_fact_at=self._read_time(scheduled_at) if scheduled_at is not None else None,
         )
 
     def _update_sql(self, columns: tuple[str, ...]) -> str:
@@ -155,7 +113,7 @@ class StatusStore:
         stamp = self._time(at)
         rows = [(order_id, stamp, change.status.value, self._json(change.detail))
                 for change in changes]
-        cursor = self._cursor()
+        cursor = self._dbapi().cursor()
         try:
             cursor.execute(self._update_sql(columns), params)
             if cursor.rowcount != 1:
@@ -167,7 +125,7 @@ class StatusStore:
             else:
                 cursor.executemany(self._timeline, rows)
         except Exception as exc:
-            if _is_integrity_error(exc):
+            if is_integrity_error(exc):
                 raise IntegrityError("status fact", params, exc) from exc
             raise
         finally:
@@ -175,7 +133,7 @@ class StatusStore:
 
     def note(self, order_id: str, at: datetime, detail: Mapping[str, Any]) -> bool:
         """A timeline row in the order's current status; False for an unknown order."""
-        cursor = self._cursor()
+        cursor = self._dbapi().cursor()
         try:
             cursor.execute(self._select, (order_id,))
             row = cursor.fetchone()

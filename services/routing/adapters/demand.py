@@ -15,13 +15,11 @@ copy of a row written here.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from shared.rawsql import DriverStatements
 
 _COLUMNS = ("order_id", "community_id", "depot_id", "priority", "placed_at", "lines", "status",
             "plan_id")
@@ -38,62 +36,16 @@ _UPDATABLE = frozenset({"community_id", "depot_id", "priority", "placed_at", "li
                         "plan_id"})
 
 
-def _is_integrity_error(exc: Exception) -> bool:
-    # sqlite3.IntegrityError and psycopg.IntegrityError share the DB-API name, not a base.
-    return any(cls.__name__ == "IntegrityError" for cls in type(exc).__mro__)
-
-
 class DemandChangedUnderneath(RuntimeError):
     """The row no longer had the status it was read with (cannot happen while the read
     holds the row lock); raised rather than overwrite. The consumer retries the event."""
 
 
-class DemandStore:
-    def __init__(self, session: Session) -> None:
-        self._session = session
-        self._sqlite = session.connection().dialect.name == "sqlite"
-        if not self._sqlite:
-            from psycopg.types.json import Json
-
-            self._json_type = Json
-
-    def _cursor(self) -> Any:
-        # Asked of the session every time, never kept: the consumer runs each event in a
-        # savepoint that SQLAlchemy opens when the connection is first asked for inside it;
-        # a kept DB-API connection would write outside it (half a failed event would stay).
-        dbapi: Any = self._session.connection().connection.driver_connection
-        return dbapi.cursor()
-
-    def _sql(self, statement: str) -> str:
-        return statement if self._sqlite else statement.replace("?", "%s")
-
-    def _time(self, value: datetime | None) -> Any:
-        if value is None:
-            return None
-        if value.tzinfo is not None:
-            value = value.astimezone(UTC)
-        return value.strftime("%Y-%m-%d %H:%M:%S.%f") if self._sqlite else value
-
-    def _json(self, value: Any) -> Any:
-        return json.dumps(value) if self._sqlite else self._json_type(value)
-
-    def _run(self, statement: str, params: Sequence[Any]) -> int:
-        cursor = self._cursor()
-        try:
-            cursor.execute(self._sql(statement), params)
-            rowcount: int = cursor.rowcount
-            return rowcount
-        except Exception as exc:
-            if _is_integrity_error(exc):
-                raise IntegrityError(statement, params, exc) from exc
-            raise
-        finally:
-            cursor.close()
-
+class DemandStore(DriverStatements):
     def status(self, order_id: str) -> str | None:
         """The row's status (the row locked on PostgreSQL), None when there is no row."""
         lock = "" if self._sqlite else " FOR UPDATE"
-        cursor = self._cursor()
+        cursor = self._dbapi().cursor()
         try:
             cursor.execute(self._sql(_SELECT + lock), (order_id,))
             row = cursor.fetchone()
