@@ -28,6 +28,8 @@ class IntakeFacts:
 
 
 class IntakeStore(DriverStatements):
+    keeps_connection = True  # one plain transaction per request, no savepoints
+
     # -- reads ---------------------------------------------------------------------------
 
     def read_for_intake(
