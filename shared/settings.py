@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_JWT_SECRET = "lifeline-development-secret-change-me-0123456789"
@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     jwt_algorithm: str = "HS256"
     jwt_issuer: str = "lifeline"
     order_rate_per_minute: int = 30
+    #: Most orders placed in one transaction (shared/group_commit.py).
+    order_intake_max_batch: int = Field(default=64, ge=1, le=1000)
 
     # The city's clock: receiving windows and shifts are local times.
     city_timezone: str = "Asia/Shanghai"

@@ -7,6 +7,8 @@ from fastapi import FastAPI
 from services.orders.adapters.orm import OrdersTable, messaging
 from services.orders.entrypoints.consumers import CONSUMED_TOPICS, HANDLERS
 from services.orders.entrypoints.http import catalog, communities, orders
+from services.orders.service_layer import handlers
+from services.orders.service_layer.handlers import OrderIntake
 from services.orders.service_layer.unit_of_work import OrdersUnitOfWork
 from shared.http import create_app as create_http_app
 from shared.observability import configure_logging, health_router
@@ -41,6 +43,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=runtime.lifespan,
     )
     app.state.runtime = runtime
+    app.state.order_intake = OrderIntake(
+        lambda requests: handlers.place_orders(
+            requests, runtime.uow(), rate_per_minute=settings.order_rate_per_minute
+        ),
+        max_batch=settings.order_intake_max_batch,
+    )
     app.include_router(orders.router)
     app.include_router(communities.router)
     app.include_router(catalog.router)

@@ -28,6 +28,7 @@ from services.orders.domain.model import HouseholdProfile, Line, OrderStatus
 from services.orders.service_layer.unit_of_work import OrdersUnitOfWork
 from shared.auth import Principal
 from shared.events import payloads
+from shared.group_commit import GroupCommit
 from shared.http import Conflict, DomainError, Forbidden, NotFound, TooManyRequests
 from shared.messaging.consumer import PoisonEvent
 
@@ -219,34 +220,85 @@ class OrderDetails:
     timeline: Sequence[TimelineEntry] | None = None
 
 
+Placed = tuple[OrderDetails, bool]
+"""An order and whether it was created (False: the replay of an Idempotency-Key)."""
+
+OrderIntake = GroupCommit[tuple[PlaceOrder, Principal], Placed]
+"""Where the HTTP edge submits orders: ``place_orders`` in batches (bootstrap wires it)."""
+
+
 def place_order(
     cmd: PlaceOrder,
     principal: Principal,
     uow: OrdersUnitOfWork,
     *,
     rate_per_minute: int,
-) -> tuple[OrderDetails, bool]:
-    """Returns the order and whether it was created (False: an idempotent replay)."""
+) -> Placed:
+    """Place one order in a transaction of its own."""
+    lines = _merged_lines(cmd)
     try:
-        lines = rules.merge_lines(cmd.lines)
-    except rules.RuleViolation as violation:
-        raise _rule_error(violation) from violation
-    try:
-        placed = _place(cmd, lines, principal, uow, rate_per_minute)
+        with uow:
+            placed = _place(cmd, lines, principal, uow, rate_per_minute)
+            uow.commit()
+        return placed
     except IntegrityError:
         # Only the (caller, idempotency key) constraint can clash: a concurrent request
         # with the same key committed first. Answer as its replay.
         if cmd.idempotency_key is None:
             raise
-        placed = None
-    if placed is not None:
-        return placed, True
+    assert cmd.idempotency_key is not None
     with uow:
-        assert cmd.idempotency_key is not None
         existing = uow.orders.by_idempotency_key(cmd.caller, cmd.idempotency_key)
         if existing is None:  # pragma: no cover - the clash above says it exists
             raise Conflict("concurrent request with this Idempotency-Key", code="retry")
         return _replay(existing, cmd, uow), False
+
+
+def place_orders(
+    requests: Sequence[tuple[PlaceOrder, Principal]],
+    uow: OrdersUnitOfWork,
+    *,
+    rate_per_minute: int,
+) -> list[Placed | Exception]:
+    """Place several orders in one transaction (group commit, see shared/group_commit.py):
+    per request the order, or the error that refused it.
+
+    A refused order writes nothing (every check comes before its writes), so the others
+    commit without it. Orders are taken by household (arrival order within one): each
+    household row is locked until the commit, and concurrent batches that lock in the
+    same order cannot deadlock. If the batch itself fails (a concurrent writer took an
+    Idempotency-Key first, a statement the database refused), it is rolled back and every
+    order gets a transaction of its own, so one bad request fails alone."""
+    order = sorted(range(len(requests)), key=lambda i: requests[i][0].household_id)
+    outcomes: list[Placed | Exception] = [Exception("not placed")] * len(requests)
+    if len(requests) > 1:
+        try:
+            with uow:
+                for i in order:
+                    cmd, principal = requests[i]
+                    try:
+                        outcomes[i] = _place(cmd, _merged_lines(cmd), principal, uow, rate_per_minute)
+                    except DomainError as refused:
+                        outcomes[i] = refused
+                uow.commit()
+            return outcomes
+        except Exception:
+            log.info("a batch of %d orders failed; placing them one by one", len(requests),
+                     exc_info=True)
+    for i in order:
+        cmd, principal = requests[i]
+        try:
+            outcomes[i] = place_order(cmd, principal, uow, rate_per_minute=rate_per_minute)
+        except Exception as exc:
+            outcomes[i] = exc
+    return outcomes
+
+
+def _merged_lines(cmd: PlaceOrder) -> tuple[Line, ...]:
+    try:
+        return rules.merge_lines(cmd.lines)
+    except rules.RuleViolation as violation:
+        raise _rule_error(violation) from violation
 
 
 def _place(
@@ -255,70 +307,72 @@ def _place(
     principal: Principal,
     uow: OrdersUnitOfWork,
     rate_per_minute: int,
-) -> OrderDetails | None:
-    """The order, or None when the idempotency key was used before (replay it)."""
-    with uow:
-        now = utcnow()
-        store = uow.intake
-        facts = store.read_for_intake(
-            cmd.household_id, cmd.caller, cmd.idempotency_key, [line.sku for line in lines],
-            orders_since=now - timedelta(seconds=60),
+) -> Placed:
+    """Check and write one order inside the caller's transaction (the caller commits);
+    a refusal raises before anything is written."""
+    now = utcnow()
+    store = uow.intake
+    facts = store.read_for_intake(
+        cmd.household_id, cmd.caller, cmd.idempotency_key, [line.sku for line in lines],
+        orders_since=now - timedelta(seconds=60),
+    )
+    if facts is None:
+        raise DomainError(
+            f"household {cmd.household_id} is not registered",
+            code="unknown_household", field="household_id",
         )
-        if facts is None:
-            raise DomainError(
-                f"household {cmd.household_id} is not registered",
-                code="unknown_household", field="household_id",
-            )
-        community_id, members, flags = facts.community_id, facts.members, facts.flags
-        if principal.role == "community_worker" and not principal.can_act_for_community(
-            community_id
-        ):
-            raise Forbidden(
-                f"household {cmd.household_id} is not in one of your communities",
-                field="household_id",
-            )
-        if facts.key_used:
-            return None
-        catalog = facts.catalog
-        try:
-            rules.require_known_skus(lines, catalog)
-            rules.check_rate(facts.recent_order_times, rate_per_minute, now)
-            since = rules.ration_window_start(catalog, (line.sku for line in lines), now)
-            if since is not None:
-                rationed = [line.sku for line in lines if catalog[line.sku].ration is not None]
-                history = store.ration_history(cmd.household_id, rationed, since, NOT_COUNTING)
-                rules.check_rations(lines, catalog, history, now)
-        except rules.RuleViolation as violation:
-            raise _rule_error(violation) from violation
-        except rules.RateLimited as limited:
-            raise TooManyRequests(
-                str(limited), retry_after_s=limited.retry_after_s, limit_per_minute=limited.limit,
-            ) from limited
-        profile = HouseholdProfile(cmd.household_id, community_id, members, flags)
-        priority = rules.derive_priority(profile, lines, catalog)
-        order = OrderView(
-            id=new_order_id(), household_id=cmd.household_id, community_id=community_id,
-            status=OrderStatus.PLACED.value, priority=priority.value,
-            contactless=cmd.contactless, note=cmd.note, created_at=now, updated_at=now,
+    community_id, members, flags = facts.community_id, facts.members, facts.flags
+    if principal.role == "community_worker" and not principal.can_act_for_community(
+        community_id
+    ):
+        raise Forbidden(
+            f"household {cmd.household_id} is not in one of your communities",
+            field="household_id",
         )
-        placed = payloads.OrderPlaced(
-            order_id=order.id, household_id=order.household_id,
-            community_id=order.community_id, priority=priority.value, placed_at=now,
-            contactless=cmd.contactless,
-            items=[payloads.OrderLine(sku=line.sku, quantity=line.quantity) for line in lines],
+    if facts.key_used:
+        assert cmd.idempotency_key is not None
+        existing = uow.orders.by_idempotency_key(cmd.caller, cmd.idempotency_key)
+        assert existing is not None  # read in this very transaction
+        return _replay(existing, cmd, uow), False
+    catalog = facts.catalog
+    try:
+        rules.require_known_skus(lines, catalog)
+        rules.check_rate(facts.recent_order_times, rate_per_minute, now)
+        since = rules.ration_window_start(catalog, (line.sku for line in lines), now)
+        if since is not None:
+            rationed = [line.sku for line in lines if catalog[line.sku].ration is not None]
+            history = store.ration_history(cmd.household_id, rationed, since, NOT_COUNTING)
+            rules.check_rations(lines, catalog, history, now)
+    except rules.RuleViolation as violation:
+        raise _rule_error(violation) from violation
+    except rules.RateLimited as limited:
+        raise TooManyRequests(
+            str(limited), retry_after_s=limited.retry_after_s, limit_per_minute=limited.limit,
+        ) from limited
+    profile = HouseholdProfile(cmd.household_id, community_id, members, flags)
+    priority = rules.derive_priority(profile, lines, catalog)
+    order = OrderView(
+        id=new_order_id(), household_id=cmd.household_id, community_id=community_id,
+        status=OrderStatus.PLACED.value, priority=priority.value,
+        contactless=cmd.contactless, note=cmd.note, created_at=now, updated_at=now,
+    )
+    placed = payloads.OrderPlaced(
+        order_id=order.id, household_id=order.household_id,
+        community_id=order.community_id, priority=priority.value, placed_at=now,
+        contactless=cmd.contactless,
+        items=[payloads.OrderLine(sku=line.sku, quantity=line.quantity) for line in lines],
+    )
+    with store.batch():
+        store.insert_order(
+            {**vars(order), "closed_plan_ids": [], "caller": cmd.caller,
+             "idempotency_key": cmd.idempotency_key,
+             "request_fingerprint": cmd.request_fingerprint},
+            lines,
+            {"order_id": order.id, "at": now, "status": order.status,
+             "detail": {"priority": order.priority, "by": cmd.caller}},
         )
-        with store.batch():
-            store.insert_order(
-                {**vars(order), "closed_plan_ids": [], "caller": cmd.caller,
-                 "idempotency_key": cmd.idempotency_key,
-                 "request_fingerprint": cmd.request_fingerprint},
-                lines,
-                {"order_id": order.id, "at": now, "status": order.status,
-                 "detail": {"priority": order.priority, "by": cmd.caller}},
-            )
-            uow.publish(placed)
-        uow.commit()
-        return OrderDetails(order, list(lines))
+        uow.publish(placed)
+    return OrderDetails(order, list(lines)), True
 
 
 def _replay(existing: Order, cmd: PlaceOrder, uow: OrdersUnitOfWork) -> OrderDetails:

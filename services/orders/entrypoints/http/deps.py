@@ -16,6 +16,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from services.orders.service_layer.handlers import OrderIntake
 from services.orders.service_layer.unit_of_work import OrdersUnitOfWork
 from shared.auth import Principal, Role, _current_principal, require_roles
 from shared.runtime import ServiceRuntime
@@ -40,7 +41,14 @@ async def get_settings(runtime: RuntimeDep) -> Settings:
     return runtime.settings
 
 
+async def get_intake(request: Request) -> OrderIntake:
+    intake: OrderIntake = request.app.state.order_intake
+    return intake
+
+
 UowDep = Annotated[OrdersUnitOfWork, Depends(get_uow)]
+
+IntakeDep = Annotated[OrderIntake, Depends(get_intake)]
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 

@@ -12,10 +12,10 @@ from services.orders.adapters.orm import utc
 from services.orders.domain.commands import CancelOrder, PlaceOrder
 from services.orders.domain.model import Line
 from services.orders.entrypoints.http.deps import (
+    IntakeDep,
     OrderCanceller,
     Orderer,
     OrderReader,
-    SettingsDep,
     UowDep,
 )
 from services.orders.entrypoints.http.schemas import (
@@ -106,11 +106,10 @@ def _fingerprint(household_id: str, body: OrderCreate) -> str:
         **error_responses(400, 409, 413, 429),
     },
 )
-def place_order(
+async def place_order(
     body: OrderCreate,
     principal: Orderer,
-    uow: UowDep,
-    settings: SettingsDep,
+    intake: IntakeDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """Place an order. Lines naming the same SKU are merged (quantities summed) before
@@ -125,9 +124,9 @@ def place_order(
         idempotency_key=idempotency_key,
         request_fingerprint=_fingerprint(household_id, body),
     )
-    details, created = handlers.place_order(
-        command, principal, uow, rate_per_minute=settings.order_rate_per_minute
-    )
+    # Orders that arrive together share one transaction (group commit): one thread hop,
+    # BEGIN and COMMIT per batch instead of per order.
+    details, created = await intake.submit((command, principal))
     # Serialised once here; FastAPI passes a Response through without validating the
     # model a second time (this is the hot path).
     return Response(
