@@ -1,7 +1,9 @@
 """The order-intake hot path on the driver's cursor (see shared/rawsql.py for why and how).
 
-``POST /v1/orders`` runs a handful of statements: on PostgreSQL the reads go in one
-pipeline and the writes in another (bench/orders_intake.py measures it).
+A batch of orders (shared/group_commit.py) costs the same handful of statements as one:
+the reads of the whole batch go in one round trip, the ration history in a second when
+a rationed SKU is asked for, and the writes in a third, a statement per table
+(bench/orders_intake.py measures it).
 """
 
 from __future__ import annotations
@@ -17,48 +19,64 @@ from shared.rawsql import DriverStatements
 
 
 @dataclass(frozen=True)
-class IntakeFacts:
+class HouseholdFacts:
     community_id: str
     members: int
     flags: frozenset[str]
+
+
+@dataclass(frozen=True)
+class IntakeFacts:
+    """What placing a batch of orders checks, as the database has it before the batch."""
+
+    households: dict[str, HouseholdFacts]
     catalog: dict[str, CatalogItem]
-    recent_order_times: list[datetime]
-    #: The caller's Idempotency-Key was used before: replay that order.
-    key_used: bool
+    #: Per household, when its orders of the last minute were placed (rate limit).
+    recent_order_times: dict[str, list[datetime]]
+    #: The (caller, Idempotency-Key) pairs among those asked about that were used before.
+    used_keys: set[tuple[str, str]]
 
 
 class IntakeStore(DriverStatements):
-    keeps_connection = True  # one plain transaction per request, no savepoints
+    keeps_connection = True  # one plain transaction per batch, no savepoints
 
     # -- reads ---------------------------------------------------------------------------
 
     def read_for_intake(
-        self, household_id: str, caller: str, idempotency_key: str | None, skus: Sequence[str],
+        self, household_ids: Sequence[str], keys: Sequence[tuple[str, str]], skus: Sequence[str],
         orders_since: datetime,
-    ) -> IntakeFacts | None:
-        """What placing an order checks, read in one go; None for an unknown household.
+    ) -> IntakeFacts:
+        """Households, catalog, recent orders and used keys for a whole batch, in one go
+        (one round trip on PostgreSQL); an unknown household is missing from the answer.
 
-        The household row comes first and locked until the transaction ends (on SQLite the
-        writer lock does that), so the later reads see every earlier order of the
-        household: one household's orders are checked and written one at a time."""
-        lock = "" if self._sqlite else " FOR UPDATE"
-        marks = ", ".join("?" * len(skus))
+        The household rows are locked until the transaction ends, in id order (so that
+        concurrent batches cannot deadlock; on SQLite the writer lock does it), and the
+        later reads therefore see every earlier order of these households."""
+        lock = "" if self._sqlite else " ORDER BY id FOR UPDATE"
         queries: list[tuple[str, Sequence[Any]]] = [
-            ("SELECT community_id, members, flags FROM households WHERE id = ?" + lock, (household_id,)),
+            (f"SELECT id, community_id, members, flags FROM households WHERE id IN ({_marks(household_ids)})"
+             + lock, household_ids),
             ("SELECT sku, category, urgent, ration_quantity, ration_per_days FROM catalog_skus "
-             f"WHERE sku IN ({marks})", list(skus)),
-            ("SELECT created_at FROM orders WHERE household_id = ? AND created_at > ?",
-             (household_id, self._time(orders_since))),
+             f"WHERE sku IN ({_marks(skus)})", skus),
+            (f"SELECT household_id, created_at FROM orders WHERE household_id IN ({_marks(household_ids)}) "
+             "AND created_at > ?", [*household_ids, self._time(orders_since)]),
         ]
-        if idempotency_key is not None:
-            queries.append(("SELECT 1 FROM orders WHERE caller = ? AND idempotency_key = ?",
-                            (caller, idempotency_key)))
-        household, catalog, recent, *replay = self._all_at_once(queries)
-        if not household:
-            return None
-        community_id, members, flags = household[0]
+        if keys:
+            callers = sorted({caller for caller, _ in keys})
+            values = sorted({key for _, key in keys})
+            queries.append((
+                f"SELECT caller, idempotency_key FROM orders WHERE caller IN ({_marks(callers)}) "
+                f"AND idempotency_key IN ({_marks(values)})", [*callers, *values],
+            ))
+        households, catalog, recent, *used = self._all_at_once(queries)
+        recent_times: dict[str, list[datetime]] = {}
+        for household_id, created_at in recent:
+            recent_times.setdefault(household_id, []).append(self._read_time(created_at))
         return IntakeFacts(
-            community_id=community_id, members=members, flags=frozenset(self._read_json(flags)),
+            households={
+                household_id: HouseholdFacts(community_id, members, frozenset(self._read_json(flags)))
+                for household_id, community_id, members, flags in households
+            },
             catalog={
                 sku: CatalogItem(
                     sku, category, bool(urgent),
@@ -66,58 +84,90 @@ class IntakeStore(DriverStatements):
                 )
                 for sku, category, urgent, quantity, days in catalog
             },
-            recent_order_times=[self._read_time(row[0]) for row in recent],
-            key_used=bool(replay and replay[0]),
+            recent_order_times=recent_times,
+            used_keys={(caller, key) for caller, key in used[0]} & set(keys) if used else set(),
         )
 
     def ration_history(
-        self, household_id: str, skus: Sequence[str], since: datetime, not_counting: Sequence[str]
-    ) -> list[PastLine]:
-        sku_marks = ", ".join("?" * len(skus))
-        status_marks = ", ".join("?" * len(not_counting))
+        self, household_ids: Sequence[str], skus: Sequence[str], since: datetime,
+        not_counting: Sequence[str],
+    ) -> dict[str, list[PastLine]]:
+        """Per household, its lines of these SKUs in orders since ``since`` that count."""
         rows = self._all(
-            "SELECT l.sku, l.quantity, o.created_at FROM order_lines l "
+            "SELECT o.household_id, l.sku, l.quantity, o.created_at FROM order_lines l "
             "JOIN orders o ON o.id = l.order_id "
-            f"WHERE o.household_id = ? AND o.created_at > ? AND o.status NOT IN ({status_marks}) "
-            f"AND l.sku IN ({sku_marks})",
-            [household_id, self._time(since), *not_counting, *skus],
+            f"WHERE o.household_id IN ({_marks(household_ids)}) AND o.created_at > ? "
+            f"AND o.status NOT IN ({_marks(not_counting)}) AND l.sku IN ({_marks(skus)})",
+            [*household_ids, self._time(since), *not_counting, *skus],
         )
-        return [PastLine(sku, quantity, self._read_time(at)) for sku, quantity, at in rows]
+        history: dict[str, list[PastLine]] = {}
+        for household_id, sku, quantity, at in rows:
+            history.setdefault(household_id, []).append(PastLine(sku, quantity, self._read_time(at)))
+        return history
 
     # -- writes --------------------------------------------------------------------------
 
-    def insert_order(
-        self, order: dict[str, Any], lines: Sequence[Line], timeline: dict[str, Any]
-    ) -> None:
+    def insert_orders(self, orders: Sequence[NewOrder]) -> None:
+        """The orders with their lines and first timeline rows (a statement per table)."""
         self._run(
             "INSERT INTO orders (id, household_id, community_id, status, priority, contactless, "
             "note, created_at, updated_at, closed_plan_ids, caller, idempotency_key, "
             "request_fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                order["id"], order["household_id"], order["community_id"], order["status"],
-                order["priority"], order["contactless"], order["note"],
-                self._time(order["created_at"]), self._time(order["updated_at"]),
-                self._json(order["closed_plan_ids"]), order["caller"],
-                order["idempotency_key"], order["request_fingerprint"],
-            ),
+            [
+                (o.id, o.household_id, o.community_id, o.status, o.priority, o.contactless,
+                 o.note, self._time(o.placed_at), self._time(o.placed_at), self._json([]),
+                 o.caller, o.idempotency_key, o.request_fingerprint)
+                for o in orders
+            ],
+            many=True,
         )
         self._run(
             "INSERT INTO order_lines (order_id, position, sku, quantity) VALUES (?, ?, ?, ?)",
-            [(order["id"], i, line.sku, line.quantity) for i, line in enumerate(lines)],
+            [(o.id, i, line.sku, line.quantity) for o in orders for i, line in enumerate(o.lines)],
             many=True,
         )
         self._run(
             "INSERT INTO order_timeline (order_id, at, status, detail) VALUES (?, ?, ?, ?)",
-            (timeline["order_id"], self._time(timeline["at"]), timeline["status"],
-             self._json(timeline["detail"])),
+            [(o.id, self._time(o.placed_at), o.status,
+              self._json({"priority": o.priority, "by": o.caller})) for o in orders],
+            many=True,
         )
 
-    def insert_outbox(
-        self, *, event_id: str, topic: str, key: str, event_type: str, payload: bytes,
-        created_at: datetime,
-    ) -> None:
+    def insert_outbox(self, rows: Sequence[OutboxRow]) -> None:
         self._run(
             "INSERT INTO outbox (event_id, topic, key, event_type, payload, created_at, attempts) "
             "VALUES (?, ?, ?, ?, ?, ?, 0)",
-            (event_id, topic, key, event_type, payload, self._time(created_at)),
+            [(r.event_id, r.topic, r.key, r.event_type, r.payload, self._time(r.created_at))
+             for r in rows],
+            many=True,
         )
+
+
+@dataclass(frozen=True)
+class NewOrder:
+    id: str
+    household_id: str
+    community_id: str
+    status: str
+    priority: str
+    contactless: bool
+    note: str | None
+    placed_at: datetime
+    caller: str
+    idempotency_key: str | None
+    request_fingerprint: str
+    lines: Sequence[Line]
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    event_id: str
+    topic: str
+    key: str
+    event_type: str
+    payload: bytes
+    created_at: datetime
+
+
+def _marks(values: Sequence[Any]) -> str:
+    return ", ".join("?" * len(values))

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.exc import IntegrityError
 
+from services.orders.adapters.intake import IntakeFacts, NewOrder
 from services.orders.adapters.orm import CatalogSku, Community, Household, Order, TimelineEntry, utc
 from services.orders.adapters.repository import NOT_COUNTING
 from services.orders.domain import rules, status
@@ -235,23 +236,21 @@ def place_order(
     rate_per_minute: int,
 ) -> Placed:
     """Place one order in a transaction of its own."""
-    lines = _merged_lines(cmd)
     try:
-        with uow:
-            placed = _place(cmd, lines, principal, uow, rate_per_minute)
-            uow.commit()
-        return placed
+        (outcome,) = _place_all([(cmd, principal)], uow, rate_per_minute)
     except IntegrityError:
         # Only the (caller, idempotency key) constraint can clash: a concurrent request
         # with the same key committed first. Answer as its replay.
         if cmd.idempotency_key is None:
             raise
-    assert cmd.idempotency_key is not None
-    with uow:
-        existing = uow.orders.by_idempotency_key(cmd.caller, cmd.idempotency_key)
-        if existing is None:  # pragma: no cover - the clash above says it exists
-            raise Conflict("concurrent request with this Idempotency-Key", code="retry")
-        return _replay(existing, cmd, uow), False
+        with uow:
+            existing = uow.orders.by_idempotency_key(cmd.caller, cmd.idempotency_key)
+            if existing is None:  # pragma: no cover - the clash says it exists
+                raise Conflict("concurrent request with this Idempotency-Key", code="retry") from None
+            return _replay(existing, cmd, uow), False
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
 
 
 def place_orders(
@@ -261,36 +260,54 @@ def place_orders(
     rate_per_minute: int,
 ) -> list[Placed | Exception]:
     """Place several orders in one transaction (group commit, see shared/group_commit.py):
-    per request the order, or the error that refused it.
+    per request the order, or the error that refused it (a refused order writes nothing,
+    the others commit without it).
 
-    A refused order writes nothing (every check comes before its writes), so the others
-    commit without it. Orders are taken by household (arrival order within one): each
-    household row is locked until the commit, and concurrent batches that lock in the
-    same order cannot deadlock. If the batch itself fails (a concurrent writer took an
-    Idempotency-Key first, a statement the database refused), it is rolled back and every
-    order gets a transaction of its own, so one bad request fails alone."""
-    order = sorted(range(len(requests)), key=lambda i: requests[i][0].household_id)
-    outcomes: list[Placed | Exception] = [Exception("not placed")] * len(requests)
+    If the batch itself fails (a concurrent writer took an Idempotency-Key first, a
+    statement the database refused), it is rolled back and every order gets a transaction
+    of its own, so one bad request fails alone."""
     if len(requests) > 1:
         try:
-            with uow:
-                for i in order:
-                    cmd, principal = requests[i]
-                    try:
-                        outcomes[i] = _place(cmd, _merged_lines(cmd), principal, uow, rate_per_minute)
-                    except DomainError as refused:
-                        outcomes[i] = refused
-                uow.commit()
-            return outcomes
+            return _place_all(requests, uow, rate_per_minute)
         except Exception:
             log.info("a batch of %d orders failed; placing them one by one", len(requests),
                      exc_info=True)
-    for i in order:
-        cmd, principal = requests[i]
+    outcomes: list[Placed | Exception] = []
+    for cmd, principal in requests:
         try:
-            outcomes[i] = place_order(cmd, principal, uow, rate_per_minute=rate_per_minute)
+            outcomes.append(place_order(cmd, principal, uow, rate_per_minute=rate_per_minute))
         except Exception as exc:
-            outcomes[i] = exc
+            outcomes.append(exc)
+    return outcomes
+
+
+def _place_all(
+    requests: Sequence[tuple[PlaceOrder, Principal]], uow: OrdersUnitOfWork, rate_per_minute: int
+) -> list[Placed | Exception]:
+    """Check and write the orders in one transaction: the reads of the whole batch first,
+    then each order decided in memory against what the database held plus the orders
+    accepted before it, then the writes of all of them. Orders are taken by household
+    (arrival order within one), the order in which the household rows are locked."""
+    now = utcnow()
+    outcomes: list[Placed | Exception] = [Exception("not placed")] * len(requests)
+    wanted: list[tuple[int, tuple[Line, ...]]] = []
+    for i, (cmd, _principal) in enumerate(requests):
+        try:
+            wanted.append((i, _merged_lines(cmd)))
+        except DomainError as refused:
+            outcomes[i] = refused
+    wanted.sort(key=lambda item: requests[item[0]][0].household_id)
+    with uow:
+        if wanted:
+            batch = _IntakeBatch.read(uow, [(requests[i][0], lines) for i, lines in wanted], now)
+            for i, lines in wanted:
+                cmd, principal = requests[i]
+                try:
+                    outcomes[i] = batch.place(cmd, lines, principal, rate_per_minute)
+                except DomainError as refused:
+                    outcomes[i] = refused
+            batch.write()
+        uow.commit()
     return outcomes
 
 
@@ -301,86 +318,129 @@ def _merged_lines(cmd: PlaceOrder) -> tuple[Line, ...]:
         raise _rule_error(violation) from violation
 
 
-def _place(
-    cmd: PlaceOrder,
-    lines: tuple[Line, ...],
-    principal: Principal,
-    uow: OrdersUnitOfWork,
-    rate_per_minute: int,
-) -> Placed:
-    """Check and write one order inside the caller's transaction (the caller commits);
-    a refusal raises before anything is written."""
-    now = utcnow()
-    store = uow.intake
-    facts = store.read_for_intake(
-        cmd.household_id, cmd.caller, cmd.idempotency_key, [line.sku for line in lines],
-        orders_since=now - timedelta(seconds=60),
-    )
-    if facts is None:
-        raise DomainError(
-            f"household {cmd.household_id} is not registered",
-            code="unknown_household", field="household_id",
-        )
-    community_id, members, flags = facts.community_id, facts.members, facts.flags
-    if principal.role == "community_worker" and not principal.can_act_for_community(
-        community_id
-    ):
-        raise Forbidden(
-            f"household {cmd.household_id} is not in one of your communities",
-            field="household_id",
-        )
-    if facts.key_used:
-        assert cmd.idempotency_key is not None
-        existing = uow.orders.by_idempotency_key(cmd.caller, cmd.idempotency_key)
-        assert existing is not None  # read in this very transaction
-        return _replay(existing, cmd, uow), False
-    catalog = facts.catalog
-    try:
-        rules.require_known_skus(lines, catalog)
-        rules.check_rate(facts.recent_order_times, rate_per_minute, now)
-        since = rules.ration_window_start(catalog, (line.sku for line in lines), now)
+class _IntakeBatch:
+    """The facts a batch of orders is checked against, kept up to date as orders are
+    accepted (rate limit, rations and Idempotency-Keys count the batch's own orders),
+    and the rows to write."""
+
+    def __init__(self, uow: OrdersUnitOfWork, facts: IntakeFacts, history: dict[str, list[rules.PastLine]],
+                 now: datetime) -> None:
+        self._uow = uow
+        self._facts = facts
+        self._history = history
+        self._now = now
+        self._accepted: dict[tuple[str, str], tuple[OrderDetails, str]] = {}
+        self._orders: list[NewOrder] = []
+        self._events: list[payloads.OrderPlaced] = []
+
+    @classmethod
+    def read(cls, uow: OrdersUnitOfWork, wanted: Sequence[tuple[PlaceOrder, tuple[Line, ...]]],
+             now: datetime) -> _IntakeBatch:
+        store = uow.intake
+        households = sorted({cmd.household_id for cmd, _ in wanted})
+        skus = sorted({line.sku for _, lines in wanted for line in lines})
+        keys = sorted({(cmd.caller, cmd.idempotency_key) for cmd, _ in wanted if cmd.idempotency_key})
+        facts = store.read_for_intake(households, keys, skus, orders_since=now - timedelta(seconds=60))
+        history: dict[str, list[rules.PastLine]] = {}
+        since = rules.ration_window_start(facts.catalog, skus, now)
         if since is not None:
-            rationed = [line.sku for line in lines if catalog[line.sku].ration is not None]
-            history = store.ration_history(cmd.household_id, rationed, since, NOT_COUNTING)
-            rules.check_rations(lines, catalog, history, now)
-    except rules.RuleViolation as violation:
-        raise _rule_error(violation) from violation
-    except rules.RateLimited as limited:
-        raise TooManyRequests(
-            str(limited), retry_after_s=limited.retry_after_s, limit_per_minute=limited.limit,
-        ) from limited
-    profile = HouseholdProfile(cmd.household_id, community_id, members, flags)
-    priority = rules.derive_priority(profile, lines, catalog)
-    order = OrderView(
-        id=new_order_id(), household_id=cmd.household_id, community_id=community_id,
-        status=OrderStatus.PLACED.value, priority=priority.value,
-        contactless=cmd.contactless, note=cmd.note, created_at=now, updated_at=now,
-    )
-    placed = payloads.OrderPlaced(
-        order_id=order.id, household_id=order.household_id,
-        community_id=order.community_id, priority=priority.value, placed_at=now,
-        contactless=cmd.contactless,
-        items=[payloads.OrderLine(sku=line.sku, quantity=line.quantity) for line in lines],
-    )
-    with store.batch():
-        store.insert_order(
-            {**vars(order), "closed_plan_ids": [], "caller": cmd.caller,
-             "idempotency_key": cmd.idempotency_key,
-             "request_fingerprint": cmd.request_fingerprint},
-            lines,
-            {"order_id": order.id, "at": now, "status": order.status,
-             "detail": {"priority": order.priority, "by": cmd.caller}},
+            rationed = [sku for sku in skus if sku in facts.catalog and facts.catalog[sku].ration]
+            history = store.ration_history(households, rationed, since, NOT_COUNTING)
+        return cls(uow, facts, history, now)
+
+    def place(self, cmd: PlaceOrder, lines: tuple[Line, ...], principal: Principal,
+              rate_per_minute: int) -> Placed:
+        """Decide one order; a refusal raises before anything of it is recorded."""
+        household = self._facts.households.get(cmd.household_id)
+        if household is None:
+            raise DomainError(
+                f"household {cmd.household_id} is not registered",
+                code="unknown_household", field="household_id",
+            )
+        if principal.role == "community_worker" and not principal.can_act_for_community(
+            household.community_id
+        ):
+            raise Forbidden(
+                f"household {cmd.household_id} is not in one of your communities",
+                field="household_id",
+            )
+        key = (cmd.caller, cmd.idempotency_key) if cmd.idempotency_key is not None else None
+        if key is not None:
+            replayed = self._replay(cmd, key)
+            if replayed is not None:
+                return replayed, False
+        catalog = self._facts.catalog
+        recent = self._facts.recent_order_times.setdefault(cmd.household_id, [])
+        history = self._history.setdefault(cmd.household_id, [])
+        try:
+            rules.require_known_skus(lines, catalog)
+            rules.check_rate(recent, rate_per_minute, self._now)
+            rules.check_rations(lines, catalog, history, self._now)
+        except rules.RuleViolation as violation:
+            raise _rule_error(violation) from violation
+        except rules.RateLimited as limited:
+            raise TooManyRequests(
+                str(limited), retry_after_s=limited.retry_after_s, limit_per_minute=limited.limit,
+            ) from limited
+        profile = HouseholdProfile(cmd.household_id, household.community_id, household.members,
+                                   household.flags)
+        priority = rules.derive_priority(profile, lines, catalog).value
+        order = OrderView(
+            id=new_order_id(), household_id=cmd.household_id, community_id=household.community_id,
+            status=OrderStatus.PLACED.value, priority=priority, contactless=cmd.contactless,
+            note=cmd.note, created_at=self._now, updated_at=self._now,
         )
-        uow.publish(placed)
-    return OrderDetails(order, list(lines)), True
+        self._orders.append(NewOrder(
+            id=order.id, household_id=order.household_id, community_id=order.community_id,
+            status=order.status, priority=priority, contactless=cmd.contactless, note=cmd.note,
+            placed_at=self._now, caller=cmd.caller, idempotency_key=cmd.idempotency_key,
+            request_fingerprint=cmd.request_fingerprint, lines=lines,
+        ))
+        self._events.append(payloads.OrderPlaced(
+            order_id=order.id, household_id=order.household_id, community_id=order.community_id,
+            priority=priority, placed_at=self._now, contactless=cmd.contactless,
+            items=[payloads.OrderLine(sku=line.sku, quantity=line.quantity) for line in lines],
+        ))
+        recent.append(self._now)
+        history.extend(rules.PastLine(line.sku, line.quantity, self._now) for line in lines)
+        details = OrderDetails(order, list(lines))
+        if key is not None:
+            self._accepted[key] = (details, cmd.request_fingerprint)
+        return details, True
+
+    def _replay(self, cmd: PlaceOrder, key: tuple[str, str]) -> OrderDetails | None:
+        """The order this Idempotency-Key placed before, in this batch or earlier."""
+        accepted = self._accepted.get(key)
+        if accepted is not None:
+            details, fingerprint = accepted
+            if fingerprint != cmd.request_fingerprint:
+                raise _key_reused(details.order.id)
+            return details
+        if key not in self._facts.used_keys:
+            return None
+        existing = self._uow.orders.by_idempotency_key(*key)
+        assert existing is not None  # read in this very transaction
+        return _replay(existing, cmd, self._uow)
+
+    def write(self) -> None:
+        if not self._orders:
+            return
+        store = self._uow.intake
+        with store.batch():
+            store.insert_orders(self._orders)
+            self._uow.publish_all(self._events)
+
+
+def _key_reused(order_id: str) -> Conflict:
+    return Conflict(
+        "this Idempotency-Key was already used with a different request",
+        code="idempotency_key_reused", order_id=order_id,
+    )
 
 
 def _replay(existing: Order, cmd: PlaceOrder, uow: OrdersUnitOfWork) -> OrderDetails:
     if existing.request_fingerprint != cmd.request_fingerprint:
-        raise Conflict(
-            "this Idempotency-Key was already used with a different request",
-            code="idempotency_key_reused", order_id=existing.id,
-        )
+        raise _key_reused(existing.id)
     return OrderDetails(OrderView.of(existing), uow.orders.lines([existing.id])[existing.id])
 
 

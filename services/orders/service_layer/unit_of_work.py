@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Self
 
-from services.orders.adapters.intake import IntakeStore
+from services.orders.adapters.intake import IntakeStore, OutboxRow
 from services.orders.adapters.repository import (
     CatalogRepository,
     CommunityRepository,
@@ -62,16 +63,19 @@ class OrdersUnitOfWork(SqlUnitOfWork):
         return self._statuses
 
     def publish(self, payload: EventPayload) -> CloudEvent:
-        """The same outbox row as ``SqlUnitOfWork.publish``, written through the driver's
-        cursor: building the SQLAlchemy INSERT cost more than the rest of an order."""
-        event = wrap(payload, source=self._source, correlation_id=self.correlation_id)
-        self.intake.insert_outbox(
-            event_id=event.id,
-            topic=self._topic_name(payload.TOPIC.name),
-            key=payload.key(),
-            event_type=payload.TYPE,
-            payload=event.to_bytes(),
-            created_at=utcnow(),
-        )
-        self._published += 1
-        return event
+        return self.publish_all([payload])[0]
+
+    def publish_all(self, payloads: Sequence[EventPayload]) -> list[CloudEvent]:
+        """The same outbox rows as ``SqlUnitOfWork.publish``, written through the driver's
+        cursor in one statement: building the SQLAlchemy INSERT cost more than the rest
+        of an order."""
+        events = [wrap(p, source=self._source, correlation_id=self.correlation_id) for p in payloads]
+        now = utcnow()
+        self.intake.insert_outbox([
+            OutboxRow(event_id=event.id, topic=self._topic_name(payload.TOPIC.name),
+                      key=payload.key(), event_type=payload.TYPE, payload=event.to_bytes(),
+                      created_at=now)
+            for payload, event in zip(payloads, events, strict=True)
+        ])
+        self._published += len(events)
+        return events
