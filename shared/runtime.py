@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Generic, TypeVar
@@ -107,6 +108,7 @@ class ServiceRuntime(Generic[UoW]):
             self.create_schema()
         elif self.settings.mode == "production":
             self.check_schema()
+        _settle_garbage_collector()
         self._tasks = [
             asyncio.create_task(self.relay.run(), name=f"{self.name}-relay"),
             asyncio.create_task(self.consumer.run(), name=f"{self.name}-consumer"),
@@ -121,3 +123,16 @@ class ServiceRuntime(Generic[UoW]):
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
             self.engine.dispose()
+
+
+def _settle_garbage_collector() -> None:
+    """Move everything alive after start-up out of the collector's sight.
+
+    A service holds a few hundred thousand long-lived objects (modules, FastAPI, pydantic
+    and SQLAlchemy structures) that the oldest generation rescanned every second or two
+    under load: a 100 ms pause each time, the whole p99 of order intake. Frozen objects are
+    never scanned (nor freed: start-up garbage is collected first); what the service
+    allocates later is collected as usual.
+    """
+    gc.collect()
+    gc.freeze()

@@ -17,6 +17,7 @@ from shared.events.envelope import CONTENT_TYPE, utcnow
 from shared.messaging.consumer import cancelled_from_outside
 from shared.messaging.kafka import make_producer
 from shared.messaging.tables import MessagingTables
+from shared.messaging.unit_of_work import sqlite_writer_lock
 from shared.observability import EVENTS_PUBLISHED, OUTBOX_PENDING
 from shared.settings import Settings
 
@@ -46,6 +47,7 @@ class OutboxRelay:
     ) -> None:
         self._before_start = before_start
         self._engine = engine
+        self._writer_lock = sqlite_writer_lock(engine)
         self._outbox = tables.outbox
         self._settings = settings
         self._name = name
@@ -153,7 +155,10 @@ class OutboxRelay:
 
     def _mark_sent(self, ids: list[int]) -> None:
         outbox = self._outbox
-        with self._engine.begin() as connection:
+        # On SQLite, queue with this process's other writers on its lock: waiting on the
+        # database's own lock means polling with sleeps, and the writer it held up (an
+        # order batch) waited up to 100 ms more.
+        with self._writer_lock or contextlib.nullcontext(), self._engine.begin() as connection:
             connection.execute(
                 update(outbox)
                 .where(outbox.c.id.in_(ids))

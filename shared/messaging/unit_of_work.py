@@ -22,7 +22,7 @@ _sqlite_writers: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.We
 _sqlite_writers_guard = threading.Lock()
 
 
-def _sqlite_writer_lock(engine: Engine) -> threading.RLock | None:
+def sqlite_writer_lock(engine: Engine) -> threading.RLock | None:
     """One lock per SQLite database and process. Every SQLite transaction is BEGIN
     IMMEDIATE (one writer at a time anyway); threads that queue on SQLite's lock poll it
     with sleeps of up to 100 ms, threads that queue on this lock are handed it at once:
@@ -57,7 +57,7 @@ class SqlUnitOfWork:
 
     def __enter__(self) -> Self:
         bind = self._session_factory.kw.get("bind")
-        self._writer_lock = _sqlite_writer_lock(bind) if isinstance(bind, Engine) else None
+        self._writer_lock = sqlite_writer_lock(bind) if isinstance(bind, Engine) else None
         if self._writer_lock is not None:
             self._writer_lock.acquire()
         self.session = self._session_factory()
