@@ -309,6 +309,25 @@ async def seed(base: str, settings: Settings, tokens: TokenService, households: 
     ]
 
 
+async def group_commit_figures(base: str) -> str:
+    """Mean orders per transaction and mean transaction time, from the service's metrics
+    (one worker's, when there are several)."""
+    async with httpx.AsyncClient(base_url=base) as client:
+        text_ = (await client.get("/metrics")).text
+    found: dict[str, float] = {}
+    for line in text_.splitlines():
+        for metric in ("batch_size", "seconds"):
+            for part in ("sum", "count"):
+                prefix = f'lifeline_group_commit_{metric}_{part}{{name="order_intake"}} '
+                if line.startswith(prefix):
+                    found[f"{metric}_{part}"] = float(line[len(prefix):])
+    batches = found.get("batch_size_count", 0.0)
+    if not batches:
+        return "group commit: no batches"
+    return (f"group commit: {found['batch_size_sum'] / batches:.1f} orders per transaction, "
+            f"{found['seconds_sum'] / batches * 1000:.1f} ms each, {batches:.0f} transactions")
+
+
 def outbox_unsent(url: str) -> int:
     engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
     try:
@@ -371,6 +390,7 @@ async def main() -> None:
         while (pending := outbox_unsent(db_url)) > 0 and time.monotonic() - drain_started < 60:
             await asyncio.sleep(0.2)
         drained_s = time.monotonic() - drain_started
+        batching = await group_commit_figures(base)
         stop(processes.pop())
         if not args.skip_bare:
             bare_port = free_port()
@@ -389,6 +409,7 @@ async def main() -> None:
           f"uvicorn worker(s), {args.duration:.0f} s measured after {args.warmup:.0f} s warm-up")
     for result in results:
         print(result.line())
+    print(batching)
     print(f"outbox after the run: {pending} unsent, drained {drained_s:.1f} s after the load stopped")
 
 

@@ -18,8 +18,11 @@ falls back to one transaction per order when the batch itself fails).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
+
+from shared.observability import GROUP_COMMIT_BATCH, GROUP_COMMIT_SECONDS
 
 Request = TypeVar("Request")
 Result = TypeVar("Result")
@@ -30,14 +33,17 @@ class GroupCommit(Generic[Request, Result]):
         self,
         run_batch: Callable[[Sequence[Request]], Sequence[Result | BaseException]],
         *,
+        name: str,
         max_batch: int = 64,
+        writers: int = 1,
     ) -> None:
         self._run_batch = run_batch
         self._max_batch = max_batch
+        self._writers_wanted = writers
         self._pending: list[tuple[Request, asyncio.Future[Result]]] = []
-        self._writer: asyncio.Task[None] | None = None
-        self.batches = 0
-        self.requests = 0
+        self._writers: set[asyncio.Task[None]] = set()
+        self._batch_size = GROUP_COMMIT_BATCH.labels(name)
+        self._batch_seconds = GROUP_COMMIT_SECONDS.labels(name)
 
     async def submit(self, request: Request) -> Result:
         """Run ``request`` in the next batch; its outcome, or its exception raised here.
@@ -46,17 +52,27 @@ class GroupCommit(Generic[Request, Result]):
         its request back: it may already be in a running transaction."""
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         self._pending.append((request, future))
-        if self._writer is None or self._writer.done():
-            # The writer lives only while there is work, so it needs no start or stop and
+        if len(self._writers) < self._writers_wanted:
+            # A writer lives only while there is work, so it needs no start or stop and
             # never outlives the event loop it was made on.
-            self._writer = asyncio.create_task(self._write(), name="group-commit")
+            writer = asyncio.create_task(self._write(), name="group-commit")
+            self._writers.add(writer)
         return await future
 
     async def _write(self) -> None:
+        try:
+            await self._write_while_pending()
+        finally:
+            # In the same step as the last look at the queue: a request queued after it
+            # finds one writer fewer and starts one.
+            self._writers.discard(asyncio.current_task())  # type: ignore[arg-type]
+
+    async def _write_while_pending(self) -> None:
         while self._pending:
             batch = self._pending[: self._max_batch]
             del self._pending[: self._max_batch]
             requests = [request for request, _ in batch]
+            started = time.perf_counter()
             try:
                 outcomes = await asyncio.to_thread(self._run_batch, requests)
             except BaseException as exc:
@@ -74,8 +90,8 @@ class GroupCommit(Generic[Request, Result]):
                 if stopping:
                     raise
                 continue
-            self.batches += 1
-            self.requests += len(batch)
+            self._batch_size.observe(len(batch))
+            self._batch_seconds.observe(time.perf_counter() - started)
             for (_, future), outcome in zip(batch, outcomes, strict=True):
                 if future.done():
                     continue

@@ -25,6 +25,18 @@ HTTP_REQUESTS = Histogram(
     ["method", "status"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
+GROUP_COMMIT_BATCH = Histogram(
+    "lifeline_group_commit_batch_size",
+    "Requests that shared one transaction (shared/group_commit.py)",
+    ["name"],
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+)
+GROUP_COMMIT_SECONDS = Histogram(
+    "lifeline_group_commit_seconds",
+    "Time a batch of requests spent in its transaction",
+    ["name"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1),
+)
 
 
 def configure_logging(level: str | None = None) -> None:

@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     order_rate_per_minute: int = 30
     #: Most orders placed in one transaction (shared/group_commit.py).
     order_intake_max_batch: int = Field(default=64, ge=1, le=1000)
+    #: Batches in flight at once; unset: one on SQLite (a single writer anyway), two on
+    #: PostgreSQL (one batch is built while the other waits on the database).
+    order_intake_writers: int | None = Field(default=None, ge=1, le=16)
 
     # The city's clock: receiving windows and shifts are local times.
     city_timezone: str = "Asia/Shanghai"
@@ -76,6 +79,10 @@ class Settings(BaseSettings):
     # Outbox relay
     outbox_batch_size: int = 500
     outbox_poll_interval_s: float = 0.2
+    #: After a commit wakes the relay, wait this long for more commits to publish with it
+    #: (Kafka producers' linger.ms, one level up): under load one read of the outbox and one
+    #: mark-sent cover many transactions instead of one each.
+    outbox_linger_s: float = Field(default=0.005, ge=0, le=1)
 
     @model_validator(mode="after")
     def _production_rules(self) -> Settings:

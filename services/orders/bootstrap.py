@@ -10,6 +10,7 @@ from services.orders.entrypoints.http import catalog, communities, orders
 from services.orders.service_layer import handlers
 from services.orders.service_layer.handlers import OrderIntake
 from services.orders.service_layer.unit_of_work import OrdersUnitOfWork
+from shared.db import is_sqlite
 from shared.http import create_app as create_http_app
 from shared.observability import configure_logging, health_router
 from shared.runtime import ServiceRuntime
@@ -47,7 +48,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lambda requests: handlers.place_orders(
             requests, runtime.uow(), rate_per_minute=settings.order_rate_per_minute
         ),
+        name="order_intake",
         max_batch=settings.order_intake_max_batch,
+        writers=settings.order_intake_writers or (1 if is_sqlite(runtime.engine) else 2),
     )
     app.include_router(orders.router)
     app.include_router(communities.router)

@@ -80,16 +80,17 @@ class OutboxRelay:
                         producer = make_producer(self._settings)
                         await asyncio.wait_for(producer.start(), 30)
                         self.connected = True
+                    self._wake.clear()  # a commit from now on wakes the next round
                     rows = await asyncio.to_thread(self._fetch_unsent)
-                    if not rows:
+                    if rows:
+                        sent, error = await self._send(producer, rows)
+                        if sent:
+                            await asyncio.to_thread(self._mark_sent, sent)
+                        if error is not None:
+                            raise error
+                        backoff = 0.2
+                    if len(rows) < self._settings.outbox_batch_size:
                         await self._idle()
-                        continue
-                    sent, error = await self._send(producer, rows)
-                    if sent:
-                        await asyncio.to_thread(self._mark_sent, sent)
-                    if error is not None:
-                        raise error
-                    backoff = 0.2
                 except (Exception, asyncio.CancelledError) as exc:
                     if isinstance(exc, asyncio.CancelledError) and cancelled_from_outside():
                         raise
@@ -108,9 +109,11 @@ class OutboxRelay:
                 await _stop_quietly(producer)
 
     async def _idle(self) -> None:
-        self._wake.clear()
+        """Until a commit (or the poll interval), then a little longer for company."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), self._settings.outbox_poll_interval_s)
+            if self._settings.outbox_linger_s:
+                await asyncio.sleep(self._settings.outbox_linger_s)
 
     async def _send(
         self, producer: AIOKafkaProducer, rows: list[_Row]
