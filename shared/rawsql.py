@@ -77,6 +77,15 @@ class DriverStatements:
         assert isinstance(value, datetime)
         return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
+    def _in(self, values: Sequence[Any], *, negate: bool = False) -> tuple[str, list[Any]]:
+        """``IN (?, ...)`` over ``values`` (``NOT IN`` with ``negate``) and its parameters. On
+        PostgreSQL ``= ANY(?)`` with one array: the statement reads the same whatever the
+        number of values, so psycopg converts it once and the server prepares it once."""
+        if self._sqlite:
+            marks = ", ".join("?" * len(values))
+            return f"{'NOT IN' if negate else 'IN'} ({marks})", list(values)
+        return ("<> ALL(?)" if negate else "= ANY(?)"), [list(values)]
+
     def _json(self, value: Any) -> Any:
         return json.dumps(value) if self._sqlite else self._json_type(value)
 

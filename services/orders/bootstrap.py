@@ -10,7 +10,6 @@ from services.orders.entrypoints.http import catalog, communities, orders
 from services.orders.service_layer import handlers
 from services.orders.service_layer.handlers import OrderIntake
 from services.orders.service_layer.unit_of_work import OrdersUnitOfWork
-from shared.db import is_sqlite
 from shared.http import create_app as create_http_app
 from shared.observability import configure_logging, health_router
 from shared.runtime import ServiceRuntime
@@ -50,7 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ),
         name="order_intake",
         max_batch=settings.order_intake_max_batch,
-        writers=settings.order_intake_writers or (1 if is_sqlite(runtime.engine) else 2),
+        writers=settings.order_intake_writers,
     )
     app.include_router(orders.router)
     app.include_router(communities.router)

@@ -1,16 +1,15 @@
 """The order-intake hot path on the driver's cursor (see shared/rawsql.py for why and how).
 
 A batch of orders (shared/group_commit.py) costs the same handful of statements as one:
-the reads of the whole batch go in one round trip, the ration history in a second when
-a rationed SKU is asked for, and the writes in a third, a statement per table
-(bench/orders_intake.py measures it).
+on PostgreSQL the reads of the whole batch go in one round trip and the writes, a
+statement per table, in a second (bench/orders_intake.py measures it).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from services.orders.domain.model import CatalogItem, Line, RationRule
@@ -35,6 +34,9 @@ class IntakeFacts:
     recent_order_times: dict[str, list[datetime]]
     #: The (caller, Idempotency-Key) pairs among those asked about that were used before.
     used_keys: set[tuple[str, str]]
+    #: Per household, its lines of rationed SKUs within their ration periods (at least)
+    #: in orders that still count.
+    ration_history: dict[str, list[PastLine]]
 
 
 class IntakeStore(DriverStatements):
@@ -44,31 +46,58 @@ class IntakeStore(DriverStatements):
 
     def read_for_intake(
         self, household_ids: Sequence[str], keys: Sequence[tuple[str, str]], skus: Sequence[str],
-        orders_since: datetime,
+        *, now: datetime, rate_window: timedelta, not_counting: Sequence[str],
     ) -> IntakeFacts:
-        """Households, catalog, recent orders and used keys for a whole batch, in one go
-        (one round trip on PostgreSQL); an unknown household is missing from the answer.
+        """Households, catalog, recent orders, used keys and ration history for a whole
+        batch, in one go (one round trip on PostgreSQL); an unknown household is missing
+        from the answer.
 
         The household rows are locked until the transaction ends, in id order (so that
         concurrent batches cannot deadlock; on SQLite the writer lock does it), and the
         later reads therefore see every earlier order of these households."""
         lock = "" if self._sqlite else " ORDER BY id FOR UPDATE"
+        households_in, household_params = self._in(household_ids)
+        skus_in, sku_params = self._in(skus)
         queries: list[tuple[str, Sequence[Any]]] = [
-            (f"SELECT id, community_id, members, flags FROM households WHERE id IN ({_marks(household_ids)})"
-             + lock, household_ids),
+            (f"SELECT id, community_id, members, flags FROM households WHERE id {households_in}" + lock,
+             household_params),
             ("SELECT sku, category, urgent, ration_quantity, ration_per_days FROM catalog_skus "
-             f"WHERE sku IN ({_marks(skus)})", skus),
-            (f"SELECT household_id, created_at FROM orders WHERE household_id IN ({_marks(household_ids)}) "
-             "AND created_at > ?", [*household_ids, self._time(orders_since)]),
+             f"WHERE sku {skus_in}", sku_params),
+            (f"SELECT household_id, created_at FROM orders WHERE household_id {households_in} "
+             "AND created_at > ?", [*household_params, self._time(now - rate_window)]),
         ]
         if keys:
-            callers = sorted({caller for caller, _ in keys})
-            values = sorted({key for _, key in keys})
+            callers_in, caller_params = self._in(sorted({caller for caller, _ in keys}))
+            keys_in, key_params = self._in(sorted({key for _, key in keys}))
             queries.append((
-                f"SELECT caller, idempotency_key FROM orders WHERE caller IN ({_marks(callers)}) "
-                f"AND idempotency_key IN ({_marks(values)})", [*callers, *values],
+                f"SELECT caller, idempotency_key FROM orders WHERE caller {callers_in} "
+                f"AND idempotency_key {keys_in}", [*caller_params, *key_params],
             ))
-        households, catalog, recent, *used = self._all_at_once(queries)
+        if not self._sqlite:
+            # Each SKU's own ration period, computed by the server: no round trip to learn
+            # the periods first.
+            statuses_not_in, status_params = self._in(not_counting, negate=True)
+            queries.append((
+                "SELECT o.household_id, l.sku, l.quantity, o.created_at FROM order_lines l "
+                "JOIN orders o ON o.id = l.order_id JOIN catalog_skus c ON c.sku = l.sku "
+                f"WHERE o.household_id {households_in} AND l.sku {skus_in} "
+                "AND c.ration_per_days IS NOT NULL "
+                "AND o.created_at > ? - make_interval(days => c.ration_per_days) "
+                f"AND o.status {statuses_not_in}",
+                [*household_params, *sku_params, now, *status_params],
+            ))
+        households, catalog, recent, *rest = self._all_at_once(queries)
+        used = rest[0] if keys else []
+        rationed = {sku: days for sku, _category, _urgent, _quantity, days in catalog if days is not None}
+        if self._sqlite:
+            history_rows = self._ration_lines(
+                household_ids, sorted(rationed), now - timedelta(days=max(rationed.values())), not_counting,
+            ) if rationed else []
+        else:
+            history_rows = rest[-1]
+        history: dict[str, list[PastLine]] = {}
+        for household_id, sku, quantity, at in history_rows:
+            history.setdefault(household_id, []).append(PastLine(sku, quantity, self._read_time(at)))
         recent_times: dict[str, list[datetime]] = {}
         for household_id, created_at in recent:
             recent_times.setdefault(household_id, []).append(self._read_time(created_at))
@@ -85,25 +114,24 @@ class IntakeStore(DriverStatements):
                 for sku, category, urgent, quantity, days in catalog
             },
             recent_order_times=recent_times,
-            used_keys={(caller, key) for caller, key in used[0]} & set(keys) if used else set(),
+            used_keys={(caller, key) for caller, key in used} & set(keys),
+            ration_history=history,
         )
 
-    def ration_history(
+    def _ration_lines(
         self, household_ids: Sequence[str], skus: Sequence[str], since: datetime,
         not_counting: Sequence[str],
-    ) -> dict[str, list[PastLine]]:
-        """Per household, its lines of these SKUs in orders since ``since`` that count."""
-        rows = self._all(
+    ) -> list[Any]:
+        households_in, household_params = self._in(household_ids)
+        statuses_not_in, status_params = self._in(not_counting, negate=True)
+        skus_in, sku_params = self._in(skus)
+        return self._all(
             "SELECT o.household_id, l.sku, l.quantity, o.created_at FROM order_lines l "
             "JOIN orders o ON o.id = l.order_id "
-            f"WHERE o.household_id IN ({_marks(household_ids)}) AND o.created_at > ? "
-            f"AND o.status NOT IN ({_marks(not_counting)}) AND l.sku IN ({_marks(skus)})",
-            [*household_ids, self._time(since), *not_counting, *skus],
+            f"WHERE o.household_id {households_in} AND o.created_at > ? "
+            f"AND o.status {statuses_not_in} AND l.sku {skus_in}",
+            [*household_params, self._time(since), *status_params, *sku_params],
         )
-        history: dict[str, list[PastLine]] = {}
-        for household_id, sku, quantity, at in rows:
-            history.setdefault(household_id, []).append(PastLine(sku, quantity, self._read_time(at)))
-        return history
 
     # -- writes --------------------------------------------------------------------------
 
@@ -167,7 +195,3 @@ class OutboxRow:
     event_type: str
     payload: bytes
     created_at: datetime
-
-
-def _marks(values: Sequence[Any]) -> str:
-    return ", ".join("?" * len(values))

@@ -221,6 +221,8 @@ class OrderDetails:
     timeline: Sequence[TimelineEntry] | None = None
 
 
+RATE_WINDOW = timedelta(seconds=60)  # order placement is limited per household per minute
+
 Placed = tuple[OrderDetails, bool]
 """An order and whether it was created (False: the replay of an Idempotency-Key)."""
 
@@ -323,11 +325,9 @@ class _IntakeBatch:
     accepted (rate limit, rations and Idempotency-Keys count the batch's own orders),
     and the rows to write."""
 
-    def __init__(self, uow: OrdersUnitOfWork, facts: IntakeFacts, history: dict[str, list[rules.PastLine]],
-                 now: datetime) -> None:
+    def __init__(self, uow: OrdersUnitOfWork, facts: IntakeFacts, now: datetime) -> None:
         self._uow = uow
         self._facts = facts
-        self._history = history
         self._now = now
         self._accepted: dict[tuple[str, str], tuple[OrderDetails, str]] = {}
         self._orders: list[NewOrder] = []
@@ -340,13 +340,10 @@ class _IntakeBatch:
         households = sorted({cmd.household_id for cmd, _ in wanted})
         skus = sorted({line.sku for _, lines in wanted for line in lines})
         keys = sorted({(cmd.caller, cmd.idempotency_key) for cmd, _ in wanted if cmd.idempotency_key})
-        facts = store.read_for_intake(households, keys, skus, orders_since=now - timedelta(seconds=60))
-        history: dict[str, list[rules.PastLine]] = {}
-        since = rules.ration_window_start(facts.catalog, skus, now)
-        if since is not None:
-            rationed = [sku for sku in skus if sku in facts.catalog and facts.catalog[sku].ration]
-            history = store.ration_history(households, rationed, since, NOT_COUNTING)
-        return cls(uow, facts, history, now)
+        facts = store.read_for_intake(
+            households, keys, skus, now=now, rate_window=RATE_WINDOW, not_counting=NOT_COUNTING,
+        )
+        return cls(uow, facts, now)
 
     def place(self, cmd: PlaceOrder, lines: tuple[Line, ...], principal: Principal,
               rate_per_minute: int) -> Placed:
@@ -371,10 +368,10 @@ class _IntakeBatch:
                 return replayed, False
         catalog = self._facts.catalog
         recent = self._facts.recent_order_times.setdefault(cmd.household_id, [])
-        history = self._history.setdefault(cmd.household_id, [])
+        history = self._facts.ration_history.setdefault(cmd.household_id, [])
         try:
             rules.require_known_skus(lines, catalog)
-            rules.check_rate(recent, rate_per_minute, self._now)
+            rules.check_rate(recent, rate_per_minute, self._now, window_s=int(RATE_WINDOW.total_seconds()))
             rules.check_rations(lines, catalog, history, self._now)
         except rules.RuleViolation as violation:
             raise _rule_error(violation) from violation

@@ -111,7 +111,7 @@ async def current_principal(
     return principal
 
 
-def roles(*allowed: Role) -> Callable[[Principal], Awaitable[Principal]]:
+def roles(*allowed: Role) -> Callable[..., Awaitable[Principal]]:
     check = require_roles(*allowed)
 
     # One dependency, not one on top of current_principal: each level of FastAPI's
