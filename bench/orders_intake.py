@@ -223,8 +223,11 @@ class Connection:
 
 async def load(
     name: str, base: str, headers: list[dict[str, str]], concurrency: int, duration_s: float,
-    warmup_s: float, server_pid: int,
+    warmup_s: float, server_pid: int, rate: float | None = None,
 ) -> Result:
+    """Closed loop (``concurrency`` clients, each sending when its answer came) or, with
+    ``rate``, open loop: an order every 1/rate s whatever the answers, on as many
+    connections as are busy, each timed from when it was due (no coordinated omission)."""
     host, port = base.removeprefix("http://").split(":")
     raw_headers = [
         b"".join(f"{k}: {v}\r\n".encode() for k, v in h.items()) for h in headers
@@ -266,7 +269,37 @@ async def load(
         finally:
             connection.close()
 
-    await asyncio.gather(meter(), *(worker(i) for i in range(concurrency)))
+    async def open_loop() -> None:
+        assert rate is not None
+        idle: list[Connection] = []
+        in_flight: set[asyncio.Task[None]] = set()
+
+        async def send(n: int, due: float) -> None:
+            connection = idle.pop() if idle else Connection(host, int(port))
+            code, _body = await connection.post(
+                "/v1/orders", bodies[n % len(bodies)], raw_headers[n % len(raw_headers)]
+            )
+            idle.append(connection)
+            if due >= measure_from:
+                result.latencies_ms.append((time.monotonic() - due) * 1000)
+                result.statuses[code] = result.statuses.get(code, 0) + 1
+
+        n = 0
+        while (due := started + n / rate) < stop_at:
+            if (wait := due - time.monotonic()) > 0:
+                await asyncio.sleep(wait)
+            task = asyncio.create_task(send(n, due))
+            in_flight.add(task)
+            task.add_done_callback(in_flight.discard)
+            n += 1
+        await asyncio.gather(*in_flight)
+        for connection in idle:
+            connection.close()
+
+    if rate is None:
+        await asyncio.gather(meter(), *(worker(i) for i in range(concurrency)))
+    else:
+        await asyncio.gather(meter(), open_loop())
     return result
 
 
@@ -343,6 +376,8 @@ async def main() -> None:
     parser.add_argument("--database-url", help="PostgreSQL URL (default: a SQLite file)")
     parser.add_argument("--duration", type=float, default=15.0, help="measured seconds")
     parser.add_argument("--warmup", type=float, default=3.0)
+    parser.add_argument("--rate", type=float, default=None,
+                        help="open loop: orders/s offered whatever the answers (default: closed loop)")
     parser.add_argument("--concurrency", type=int, default=16,
                         help="concurrent clients (closed loop: latency ~ clients / throughput)")
     parser.add_argument("--households", type=int, default=4000)
@@ -385,7 +420,7 @@ async def main() -> None:
         await wait_ready(base, "/readyz")
         headers = await seed(base, settings, tokens, args.households)
         results.append(await load(f"orders ({label})", base, headers, args.concurrency,
-                                  args.duration, args.warmup, processes[-1].pid))
+                                  args.duration, args.warmup, processes[-1].pid, args.rate))
         drain_started = time.monotonic()
         while (pending := outbox_unsent(db_url)) > 0 and time.monotonic() - drain_started < 60:
             await asyncio.sleep(0.2)
@@ -398,14 +433,15 @@ async def main() -> None:
             bare_base = f"http://127.0.0.1:{bare_port}"
             await wait_ready(bare_base, "/docs")
             results.append(await load("bare FastAPI", bare_base, headers, args.concurrency,
-                                      args.duration, args.warmup, processes[-1].pid))
+                                      args.duration, args.warmup, processes[-1].pid, args.rate))
     finally:
         for process in processes:
             stop(process)
         broker.stop()
         if cleanup_pg:
             drop_postgres_schema(cleanup_pg, tag)
-    print(f"\n{os.cpu_count()} CPUs, {args.concurrency} concurrent clients, {args.workers} "
+    clients = f"{args.rate:g} orders/s offered (open loop)" if args.rate else f"{args.concurrency} concurrent clients"
+    print(f"\n{os.cpu_count()} CPUs, {clients}, {args.workers} "
           f"uvicorn worker(s), {args.duration:.0f} s measured after {args.warmup:.0f} s warm-up")
     for result in results:
         print(result.line())

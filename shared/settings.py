@@ -67,9 +67,6 @@ class Settings(BaseSettings):
     order_rate_per_minute: int = 30
     #: Most orders placed in one transaction (shared/group_commit.py).
     order_intake_max_batch: int = Field(default=64, ge=1, le=1000)
-    #: Batches in flight at once. One is best on SQLite (one writer anyway) and measured
-    #: best on PostgreSQL too: a second one halves the batches and adds their fixed costs.
-    order_intake_writers: int = Field(default=1, ge=1, le=16)
 
     # The city's clock: receiving windows and shifts are local times.
     city_timezone: str = "Asia/Shanghai"

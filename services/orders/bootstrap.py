@@ -49,7 +49,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ),
         name="order_intake",
         max_batch=settings.order_intake_max_batch,
-        writers=settings.order_intake_writers,
     )
     app.include_router(orders.router)
     app.include_router(communities.router)
