@@ -10,12 +10,13 @@ from collections.abc import Callable, Collection, Sequence
 from types import TracebackType
 from typing import Any, Self
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 
 from shared.events.codec import wrap
 from shared.events.envelope import CloudEvent, utcnow
 from shared.events.payloads import EventPayload
+from shared.messaging.store import InboxRow, MessagingStore, OutboxRow
 from shared.messaging.tables import MessagingTables
 
 _sqlite_writers: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
@@ -53,6 +54,7 @@ class SqlUnitOfWork:
         self._on_commit = on_commit
         self._published = 0
         self._writer_lock: threading.RLock | None = None
+        self._messaging: MessagingStore | None = None
         self.correlation_id: str | None = None
 
     def __enter__(self) -> Self:
@@ -61,6 +63,7 @@ class SqlUnitOfWork:
         if self._writer_lock is not None:
             self._writer_lock.acquire()
         self.session = self._session_factory()
+        self._messaging = None
         self._published = 0
         return self
 
@@ -72,6 +75,7 @@ class SqlUnitOfWork:
     ) -> None:
         # close() rolls back whatever was not committed; unlike rollback() it leaves loaded
         # objects readable (detached), so a handler may return what it loaded.
+        self._messaging = None
         try:
             self.session.close()
         finally:
@@ -88,22 +92,29 @@ class SqlUnitOfWork:
     def rollback(self) -> None:
         self.session.rollback()
 
+    @property
+    def messaging(self) -> MessagingStore:
+        """Outbox and inbox statements in this transaction."""
+        if self._messaging is None:
+            self._messaging = MessagingStore(self.session)
+        return self._messaging
+
     def publish(self, payload: EventPayload) -> CloudEvent:
         """Stage an event in the outbox; it leaves only if this transaction commits."""
-        event = wrap(payload, source=self._source, correlation_id=self.correlation_id)
-        self.session.execute(
-            insert(self._tables.outbox).values(
-                event_id=event.id,
-                topic=self._topic_name(payload.TOPIC.name),
-                key=payload.key(),
-                event_type=payload.TYPE,
-                payload=event.to_bytes(),
-                created_at=utcnow(),
-                attempts=0,
-            )
-        )
-        self._published += 1
-        return event
+        return self.publish_all([payload])[0]
+
+    def publish_all(self, payloads: Sequence[EventPayload]) -> list[CloudEvent]:
+        """Stage events in the outbox, in this order, with one statement."""
+        events = [wrap(p, source=self._source, correlation_id=self.correlation_id) for p in payloads]
+        now = utcnow()
+        self.messaging.insert_outbox([
+            OutboxRow(event_id=event.id, topic=self._topic_name(payload.TOPIC.name),
+                      key=payload.key(), event_type=payload.TYPE, payload=event.to_bytes(),
+                      created_at=now)
+            for payload, event in zip(payloads, events, strict=True)
+        ])
+        self._published += len(events)
+        return events
 
     def already_processed(self, event_id: str) -> bool:
         return bool(self.processed_among([event_id]))
@@ -112,9 +123,7 @@ class SqlUnitOfWork:
         """The ids of these events that the inbox has already seen (one query a batch)."""
         if not event_ids:
             return set()
-        inbox = self._tables.inbox
-        rows = self.session.execute(select(inbox.c.event_id).where(inbox.c.event_id.in_(list(event_ids))))
-        return {row[0] for row in rows}
+        return self.messaging.processed_among(event_ids)
 
     def mark_processed(self, event: CloudEvent, topic: str) -> None:
         self.mark_all_processed([event], topic)
@@ -122,8 +131,6 @@ class SqlUnitOfWork:
     def mark_all_processed(self, events: Sequence[CloudEvent], topic: str) -> None:
         if not events:
             return
-        now = utcnow()
-        self.session.execute(
-            insert(self._tables.inbox),
-            [{"event_id": e.id, "topic": topic, "event_type": e.type, "processed_at": now} for e in events],
+        self.messaging.insert_inbox(
+            [InboxRow(event_id=e.id, topic=topic, event_type=e.type) for e in events], utcnow()
         )

@@ -161,15 +161,6 @@ class IntakeStore(DriverStatements):
             many=True,
         )
 
-    def insert_outbox(self, rows: Sequence[OutboxRow]) -> None:
-        self._run(
-            "INSERT INTO outbox (event_id, topic, key, event_type, payload, created_at, attempts) "
-            "VALUES (?, ?, ?, ?, ?, ?, 0)",
-            [(r.event_id, r.topic, r.key, r.event_type, r.payload, self._time(r.created_at))
-             for r in rows],
-            many=True,
-        )
-
 
 @dataclass(frozen=True)
 class NewOrder:
@@ -185,13 +176,3 @@ class NewOrder:
     idempotency_key: str | None
     request_fingerprint: str
     lines: Sequence[Line]
-
-
-@dataclass(frozen=True)
-class OutboxRow:
-    event_id: str
-    topic: str
-    key: str
-    event_type: str
-    payload: bytes
-    created_at: datetime

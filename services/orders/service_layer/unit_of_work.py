@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from types import TracebackType
 from typing import Self
 
-from services.orders.adapters.intake import IntakeStore, OutboxRow
+from services.orders.adapters.intake import IntakeStore
 from services.orders.adapters.repository import (
     CatalogRepository,
     CommunityRepository,
@@ -14,9 +13,6 @@ from services.orders.adapters.repository import (
     OrderRepository,
 )
 from services.orders.adapters.status import StatusStore
-from shared.events.codec import wrap
-from shared.events.envelope import CloudEvent, utcnow
-from shared.events.payloads import EventPayload
 from shared.messaging.unit_of_work import SqlUnitOfWork
 
 
@@ -61,21 +57,3 @@ class OrdersUnitOfWork(SqlUnitOfWork):
         if self._statuses is None:
             self._statuses = StatusStore(self.session)
         return self._statuses
-
-    def publish(self, payload: EventPayload) -> CloudEvent:
-        return self.publish_all([payload])[0]
-
-    def publish_all(self, payloads: Sequence[EventPayload]) -> list[CloudEvent]:
-        """The same outbox rows as ``SqlUnitOfWork.publish``, written through the driver's
-        cursor in one statement: building the SQLAlchemy INSERT cost more than the rest
-        of an order."""
-        events = [wrap(p, source=self._source, correlation_id=self.correlation_id) for p in payloads]
-        now = utcnow()
-        self.intake.insert_outbox([
-            OutboxRow(event_id=event.id, topic=self._topic_name(payload.TOPIC.name),
-                      key=payload.key(), event_type=payload.TYPE, payload=event.to_bytes(),
-                      created_at=now)
-            for payload, event in zip(payloads, events, strict=True)
-        ])
-        self._published += len(events)
-        return events

@@ -1,0 +1,56 @@
+"""The outbox and inbox rows of a unit of work, written through the driver's cursor.
+
+Every event a service publishes and every event it consumes passes here, so these are
+among the hottest statements of all: through SQLAlchemy's Core an outbox insert cost
+~0.7 ms of CPU (a third of a reservation's), through the cursor a few microseconds
+(see shared/rawsql.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from shared.rawsql import DriverStatements
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    event_id: str
+    topic: str
+    key: str
+    event_type: str
+    payload: bytes
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class InboxRow:
+    event_id: str
+    topic: str
+    event_type: str
+
+
+class MessagingStore(DriverStatements):
+    def insert_outbox(self, rows: Sequence[OutboxRow]) -> None:
+        self._run(
+            "INSERT INTO outbox (event_id, topic, key, event_type, payload, created_at, attempts) "
+            "VALUES (?, ?, ?, ?, ?, ?, 0)",
+            [(r.event_id, r.topic, r.key, r.event_type, r.payload, self._time(r.created_at))
+             for r in rows],
+            many=True,
+        )
+
+    def processed_among(self, event_ids: Collection[str]) -> set[str]:
+        """The ids among these that the inbox holds already."""
+        ids_in, params = self._in(sorted(event_ids))
+        return {row[0] for row in self._all(f"SELECT event_id FROM inbox WHERE event_id {ids_in}", params)}
+
+    def insert_inbox(self, rows: Sequence[InboxRow], processed_at: datetime) -> None:
+        at = self._time(processed_at)
+        self._run(
+            "INSERT INTO inbox (event_id, topic, event_type, processed_at) VALUES (?, ?, ?, ?)",
+            [(r.event_id, r.topic, r.event_type, at) for r in rows],
+            many=True,
+        )
