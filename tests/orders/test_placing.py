@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
+from services.orders.domain.commands import PlaceOrder
+from services.orders.domain.model import Line
+from services.orders.service_layer import handlers
+from shared.auth import Principal
 from shared.events import topics
+from shared.http import DomainError
 from shared.settings import Settings
 from tests.orders.conftest import Orders, read_topic, start_orders
 
@@ -192,3 +197,41 @@ async def test_one_idempotency_key_used_for_two_households_at_once(orders: Order
             r.text for r in results]
     listed = await orders.client.get("/v1/orders", headers=orders.worker("C-1"))
     assert len(listed.json()["items"]) == 1
+
+
+async def test_one_batch_decides_each_order_against_the_ones_before_it(orders: Orders) -> None:
+    """Orders that share a transaction (group commit) are checked as if placed one by one:
+    the batch's own orders count towards rations and Idempotency-Keys, and a refused
+    order writes nothing while the others commit."""
+    runtime = orders.app.state.runtime
+    resident = Principal(subject="H-A", role="resident")
+
+    def command(lines: tuple[tuple[str, int], ...], key: str | None = None,
+                household: str = "H-A") -> PlaceOrder:
+        return PlaceOrder(
+            caller="resident:H-A", household_id=household,
+            lines=tuple(Line(sku, quantity) for sku, quantity in lines), contactless=True,
+            note=None, idempotency_key=key, request_fingerprint=f"{household}{lines}",
+        )
+
+    outcomes = handlers.place_orders([
+        (command((("RICE-5KG", 2),)), resident),                  # the whole weekly ration
+        (command((("RICE-5KG", 1),)), resident),                  # over it: refused
+        (command((("VEG-BOX", 1),), key="k"), resident),
+        (command((("VEG-BOX", 1),), key="k"), resident),          # the same request again: replay
+        (command((("VEG-BOX", 2),), key="k"), resident),          # the key with another body
+        (command((("VEG-BOX", 1),), household="H-NONE"), resident),
+    ], runtime.uow(), rate_per_minute=30)
+
+    placed, refused, keyed, replayed, reused, unknown = outcomes
+    assert not isinstance(placed, Exception) and placed[1] is True
+    assert isinstance(refused, DomainError) and refused.code == "ration_exceeded"
+    assert refused.context["already_ordered"] == 2
+    assert not isinstance(keyed, Exception) and not isinstance(replayed, Exception)
+    assert replayed == (keyed[0], False)
+    assert isinstance(reused, DomainError) and reused.code == "idempotency_key_reused"
+    assert isinstance(unknown, DomainError) and unknown.code == "unknown_household"
+    listed = await orders.client.get("/v1/orders", headers=orders.resident("H-A"))
+    assert sorted(o["id"] for o in listed.json()["items"]) == sorted([placed[0].order.id, keyed[0].order.id])
+    published = await read_topic(orders.settings, topics.ORDERS.name, expected=3, timeout_s=5)
+    assert sorted(e.data["order_id"] for e in published) == sorted([placed[0].order.id, keyed[0].order.id])
