@@ -381,10 +381,16 @@ def reserve_order(uow: InventoryUnitOfWork, cmd: ReserveOrder, ctx: Context) -> 
         hot.add_allocation(status=AllocationStatus.REJECTED.value, depot_id=None, reason=reason, **base)
         uow.publish(ReservationRejected(order_id=cmd.order_id, reason_code="unknown_sku", reason=reason))
         return
-    depot_id = _allocate(uow, cmd.order_id, cmd.community_id, lines, ctx, needs_cold=any(known.values()))
+    needs_cold = any(known.values())
+    _candidates(uow, cmd.community_id, needs_cold, ctx)  # cached now: no ORM query in the pipeline
+    # On PostgreSQL one pipeline: the writes (savepoint, ledger, allocation, outbox) travel
+    # with the next read or at the end, in order, instead of a round trip each.
+    with hot.batch():
+        depot_id = _allocate(uow, cmd.order_id, cmd.community_id, lines, ctx, needs_cold=needs_cold)
+        if depot_id is not None:
+            hot.add_allocation(status=RESERVED, depot_id=depot_id, reason=None, **base)
+            _publish_reserved(uow, cmd.order_id, depot_id, cmd.community_id, cmd.priority, placed_at, lines)
     if depot_id is not None:
-        hot.add_allocation(status=RESERVED, depot_id=depot_id, reason=None, **base)
-        _publish_reserved(uow, cmd.order_id, depot_id, cmd.community_id, cmd.priority, placed_at, lines)
         return
     reason = _shortage_reason(lines, any(known.values()))
     hot.add_allocation(status=BACKORDERED, depot_id=None, reason=reason, **base)
