@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from services.inventory.adapters.orm import InventoryTable, messaging
 from services.inventory.config import InventoryConfig
-from services.inventory.entrypoints.consumers import CONSUMED_TOPICS, build_handlers
+from services.inventory.entrypoints.consumers import CONSUMED_TOPICS, build_batch_handlers, build_handlers
 from services.inventory.entrypoints.http import catalog, stock
 from services.inventory.entrypoints.stock_consumer import InventoryConsumer
 from services.inventory.service_layer.handlers import Context, expire_backorders
@@ -48,6 +48,7 @@ def build_runtime(
         settings=settings,
         topics_consumed=CONSUMED_TOPICS,
         handlers_by_type=handlers,
+        batch_handlers=build_batch_handlers(context),
         uow_factory=runtime.uow,
         context=context,
         # a memory-only broker forgets topics on restart: recreate them before (re)joining

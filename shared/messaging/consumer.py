@@ -35,6 +35,10 @@ TOPIC_CHECK_INTERVAL_S = 5.0
 MAX_BATCH_RECORDS = 100
 
 Handler = Callable[[SqlUnitOfWork, Any, CloudEvent], None]
+#: Applies a run of consecutive events of one type together, in the batch's transaction,
+#: with fewer statements than one by one (e.g. a poll's placed orders reserved together).
+#: If it raises, the batch falls back to the per-event ``Handler``s, so both must agree.
+BatchHandler = Callable[[SqlUnitOfWork, list[tuple[Any, CloudEvent]]], None]
 
 
 class PoisonEvent(Exception):
@@ -64,8 +68,10 @@ class ConsumerRunner:
         uow_factory: Callable[[], SqlUnitOfWork],
         max_attempts: int = 3,
         before_start: Callable[[], Awaitable[object]] | None = None,
+        batch_handlers: Mapping[str, BatchHandler] | None = None,
     ) -> None:
         self._before_start = before_start
+        self._batch_handlers = dict(batch_handlers or {})
         self._name = name
         self._settings = settings
         self._topics = [settings.topic(t) for t in topics]
@@ -217,16 +223,42 @@ class ConsumerRunner:
         with self._uow_factory() as uow:
             seen = uow.processed_among({item.event.id for item in decoded})
             applied: list[CloudEvent] = []
+            run: list[_Decoded] = []  # consecutive events of one type with a batch handler
             for item in decoded:
                 if item.event.id in seen:
                     EVENTS_CONSUMED.labels(topic, "duplicate").inc()
                     continue
-                self._handle(uow, item)
                 seen.add(item.event.id)
                 applied.append(item.event)
+                if item.event.type in self._batch_handlers:
+                    if run and run[0].event.type != item.event.type:
+                        self._handle_run(uow, run)
+                    run.append(item)
+                    continue
+                self._handle_run(uow, run)
+                self._handle(uow, item)
+            self._handle_run(uow, run)
             uow.mark_all_processed(applied, topic)
             uow.commit()
         return applied
+
+    def _handle_run(self, uow: SqlUnitOfWork, run: list[_Decoded]) -> None:
+        """Apply ``run`` (events of one type, in order) together, then empty it."""
+        if not run:
+            return
+        # What the handler publishes for a key (say, an order id) continues the trace of
+        # the consumed event with that key.
+        uow.correlation_id = None
+        uow.correlation_by_key = {
+            item.record.key.decode(): item.event.correlationid or item.event.id
+            for item in run
+            if item.record.key is not None
+        }
+        try:
+            self._batch_handlers[run[0].event.type](uow, [(item.payload, item.event) for item in run])
+        finally:
+            uow.correlation_by_key = {}
+        run.clear()
 
     def _handle(self, uow: SqlUnitOfWork, item: _Decoded) -> None:
         uow.correlation_id = item.event.correlationid or item.event.id

@@ -56,6 +56,9 @@ class SqlUnitOfWork:
         self._writer_lock: threading.RLock | None = None
         self._messaging: MessagingStore | None = None
         self.correlation_id: str | None = None
+        #: While a batch of consumed events is handled: each one's correlation id by its
+        #: key, for the events published with the same key.
+        self.correlation_by_key: dict[str, str] = {}
 
     def __enter__(self) -> Self:
         bind = self._session_factory.kw.get("bind")
@@ -105,7 +108,12 @@ class SqlUnitOfWork:
 
     def publish_all(self, payloads: Sequence[EventPayload]) -> list[CloudEvent]:
         """Stage events in the outbox, in this order, with one statement."""
-        events = [wrap(p, source=self._source, correlation_id=self.correlation_id) for p in payloads]
+        by_key = self.correlation_by_key
+        events = [
+            wrap(p, source=self._source,
+                 correlation_id=by_key.get(p.key(), self.correlation_id) if by_key else self.correlation_id)
+            for p in payloads
+        ]
         now = utcnow()
         self.messaging.insert_outbox([
             OutboxRow(event_id=event.id, topic=self._topic_name(payload.TOPIC.name),

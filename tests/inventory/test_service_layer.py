@@ -7,9 +7,10 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from services.inventory.adapters.orm import messaging
+from services.inventory.adapters.hot import ReservationStore
+from services.inventory.adapters.orm import messaging, stock_t
 from services.inventory.bootstrap import build_runtime
 from services.inventory.config import InventoryConfig
 from services.inventory.domain.commands import (
@@ -21,7 +22,7 @@ from services.inventory.domain.commands import (
     ShipOrder,
 )
 from services.inventory.domain.model import Line, Priority
-from services.inventory.service_layer import handlers
+from services.inventory.service_layer import handlers, reservations
 from services.inventory.service_layer.handlers import Context
 from services.inventory.service_layer.unit_of_work import InventoryUnitOfWork
 from shared.runtime import ServiceRuntime
@@ -117,3 +118,83 @@ def test_an_adjustment_below_zero_is_refused_and_nothing_is_written(world) -> No
         move(runtime, ctx, "adjusted", -3, "damage")
     with runtime.uow() as uow:
         assert uow.stock.get("DC-1", "RICE").on_hand == 2  # type: ignore[union-attr]
+
+
+def order(order_id: str, lines: dict[str, int], priority: Priority = Priority.STANDARD) -> ReserveOrder:
+    return ReserveOrder(order_id, "H-1", "C-1", priority, T0, [Line(sku, qty) for sku, qty in lines.items()])
+
+
+def outcomes(runtime: ServiceRuntime[InventoryUnitOfWork]) -> list[tuple[str, str]]:
+    with runtime.engine.connect() as connection:
+        return [
+            (r.event_type, r.key)
+            for r in connection.execute(
+                select(messaging.outbox.c.event_type, messaging.outbox.c.key).order_by(messaging.outbox.c.id)
+            )
+            if r.event_type.split(".")[1] in ("stock", "reservation", "order") and r.event_type != "lifeline.stock.low"
+        ]
+
+
+def reserved_in_ledger(uow: InventoryUnitOfWork) -> int:
+    return uow.hot.net_reserved_since("DC-1", "RICE", T0 - timedelta(days=1), ["reserved"])
+
+
+def test_a_batch_of_orders_is_reserved_as_one_by_one_would_in_arrival_order(world) -> None:  # type: ignore[no-untyped-def]
+    runtime, ctx, _clock = world
+    move(runtime, ctx, "received", 5)
+    batch = [
+        order("O-1", {"RICE": 2}),
+        order("O-2", {"RICE": 2}),
+        order("O-1", {"RICE": 2}),  # placed twice: one allocation
+        order("O-3", {"RICE": 1, "CAVIAR": 1}),  # unknown SKU
+        order("O-4", {"RICE": 2}),  # one left: waits
+        order("O-5", {"RICE": 1}),  # takes the last one
+    ]
+    with runtime.uow() as uow:
+        reservations.reserve_orders(uow, batch, ctx)
+        uow.commit()
+    status = {o: handlers.get_allocation(runtime.uow(), o).status for o in ("O-1", "O-2", "O-3", "O-4", "O-5")}
+    assert status == {"O-1": "reserved", "O-2": "reserved", "O-3": "rejected", "O-4": "backordered",
+                      "O-5": "reserved"}
+    assert outcomes(runtime) == [
+        ("lifeline.stock.reserved", "O-1"), ("lifeline.stock.reserved", "O-2"),
+        ("lifeline.reservation.rejected", "O-3"), ("lifeline.order.backordered", "O-4"),
+        ("lifeline.stock.reserved", "O-5"),
+    ]
+    with runtime.uow() as uow:
+        row = uow.stock.get("DC-1", "RICE")
+        assert row is not None and (row.on_hand, row.reserved) == (5, 5)
+        assert reserved_in_ledger(uow) == 5
+    with runtime.uow() as uow:  # a second delivery of the whole batch changes nothing
+        reservations.reserve_orders(uow, batch, ctx)
+        uow.commit()
+    assert len(outcomes(runtime)) == 5
+    move(runtime, ctx, "received", 2)  # the waiting order is queued like any backorder
+    assert handlers.get_allocation(runtime.uow(), "O-4").status == "reserved"
+
+
+def test_stock_taken_between_the_batch_read_and_its_updates_gives_the_batch_up(  # type: ignore[no-untyped-def]
+    world, monkeypatch
+) -> None:
+    runtime, ctx, _clock = world
+    move(runtime, ctx, "received", 3)
+    read = ReservationStore.read_for_reservations
+    sqlite = runtime.engine.dialect.name == "sqlite"
+
+    def read_then_someone_takes_two(self, *args):  # type: ignore[no-untyped-def]
+        found = read(self, *args)
+        if sqlite:  # one writer at a time: the other writer's update goes in our transaction
+            self._run("UPDATE stock SET reserved = reserved + 2", ())
+        else:
+            with runtime.engine.begin() as other:
+                other.execute(update(stock_t).values(reserved=stock_t.c.reserved + 2))
+        return found
+
+    batch = [order("O-1", {"RICE": 2}), order("O-2", {"RICE": 1})]
+    monkeypatch.setattr(ReservationStore, "read_for_reservations", read_then_someone_takes_two)
+    with runtime.uow() as uow, pytest.raises(reservations.StockMovedDuringBatch):
+        reservations.reserve_orders(uow, batch, ctx)
+    assert outcomes(runtime) == []
+    with runtime.uow() as uow:
+        assert uow.allocations.get("O-1") is None
+        assert reserved_in_ledger(uow) == 0

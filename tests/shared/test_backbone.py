@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -15,7 +16,7 @@ from shared.events.codec import wrap
 from shared.events.envelope import CloudEvent
 from shared.events.payloads import OrderCancelled
 from shared.messaging.broker import EmbeddedBroker, free_port
-from shared.messaging.consumer import ConsumerRunner
+from shared.messaging.consumer import BatchHandler, ConsumerRunner
 from shared.messaging.kafka import ensure_topics
 from shared.messaging.relay import OutboxRelay
 from shared.messaging.tables import add_messaging_tables
@@ -58,14 +59,22 @@ class Toy:
         with self.engine.connect() as connection:
             return int(connection.execute(select(func.count()).select_from(notes)).scalar_one())
 
-    def consumer(self) -> ConsumerRunner:
+    def consumer(self, batch_handlers: Mapping[str, BatchHandler] | None = None) -> ConsumerRunner:
         def record(uow: SqlUnitOfWork, payload: OrderCancelled, _event: CloudEvent) -> None:
             uow.session.execute(insert(notes).values(order_id=payload.order_id))
 
         return ConsumerRunner(
             name="orders", settings=self.settings, topics=[topics.ORDERS.name],
             handlers={OrderCancelled.TYPE: record}, uow_factory=self.uow,
+            batch_handlers=batch_handlers,
         )
+
+    def outbox_correlations(self) -> dict[str, str | None]:
+        with self.engine.connect() as connection:
+            return {
+                row.key: CloudEvent.from_bytes(row.payload).correlationid
+                for row in connection.execute(select(tables.outbox.c.key, tables.outbox.c.payload))
+            }
 
 
 async def read_topic(settings: Settings, topic: str, expected: int, timeout_s: float = 20) -> list:
@@ -187,3 +196,48 @@ async def test_poison_messages_go_to_the_dlq_while_good_ones_keep_flowing(
     finally:
         runner.stop()
         await asyncio.wait_for(task, 15)
+
+
+async def test_a_batch_handler_applies_a_run_of_events_together_and_falls_back_one_by_one(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Records fetched from the broker, handed to the runner's batch step as one poll: the
+    run of same-type events goes to the batch handler once (the duplicate skipped), what it
+    publishes per key carries that key's correlation id, and when it fails the same events
+    are applied by the per-event handler instead, each exactly once."""
+    await ensure_topics(settings)
+    toy = Toy(settings.model_copy(update={"orders_database_url": f"sqlite:///{tmp_path}/consumer.db"}))
+    topic = settings.topic(topics.ORDERS.name)
+    events = [wrap(OrderCancelled(order_id=f"O-{i}"), source="test", correlation_id=f"trace-{i}")
+              for i in range(6)]
+    producer = AIOKafkaProducer(bootstrap_servers=settings.broker_url)
+    await producer.start()
+    for event in [*events, events[2]]:  # the last one delivered twice
+        await producer.send_and_wait(topic, event.to_bytes(), key=event.data["order_id"].encode())
+    await producer.stop()
+    records = await read_topic(settings, topics.ORDERS.name, 7)
+    assert len(records) == 7
+
+    runs: list[list[str]] = []
+
+    def together(uow: SqlUnitOfWork, batch: list[tuple[OrderCancelled, CloudEvent]]) -> None:
+        runs.append([payload.order_id for payload, _ in batch])
+        if len(runs) == 1:
+            raise RuntimeError("the first attempt fails")
+        uow.session.execute(insert(notes), [{"order_id": payload.order_id} for payload, _ in batch])
+        uow.publish_all([OrderCancelled(order_id=payload.order_id, reason="echo") for payload, _ in batch])
+
+    runner = toy.consumer({OrderCancelled.TYPE: together})
+    assert runner.process_batch(topic, records).dead_letters == []
+    assert len(runs) == 1 and sorted(runs[0]) == [f"O-{i}" for i in range(6)]
+    assert toy.note_count() == 6, "the failed run fell back to the per-event handler, once each"
+    assert toy.outbox_correlations() == {}
+
+    toy2 = Toy(settings.model_copy(update={"orders_database_url": f"sqlite:///{tmp_path}/second.db"}))
+    runner2 = toy2.consumer({OrderCancelled.TYPE: together})
+    assert runner2.process_batch(topic, records).dead_letters == []
+    assert len(runs) == 2 and sorted(runs[1]) == [f"O-{i}" for i in range(6)]
+    assert toy2.note_count() == 6
+    assert toy2.outbox_correlations() == {f"O-{i}": f"trace-{i}" for i in range(6)}
+    runner2.process_batch(topic, records)  # delivered again: the inbox skips all of it
+    assert toy2.note_count() == 6 and len(runs) == 2

@@ -13,13 +13,13 @@ shared/rawsql.py), so the repositories read them back as usual.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from services.inventory.adapters.repository import LedgerRecord, StockRow
-from services.inventory.domain.model import Line, Priority
+from services.inventory.adapters.repository import AllocationRow, LedgerRecord, StockRow
+from services.inventory.domain.model import Line
 from shared.rawsql import DriverStatements
 
 _STOCK_COLUMNS = "depot_id, sku, on_hand, reserved, low_alerted"
@@ -104,17 +104,12 @@ class ReservationStore(DriverStatements):
             )
             for r in records
         ]
-        if not rows:
-            return
-        statement = (
+        self._run_rows(
             "INSERT INTO stock_ledger (depot_id, sku, movement, quantity, on_hand_delta, "
             "reserved_delta, order_id, event_id, reason, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
         )
-        if len(rows) == 1:
-            self._run(statement, rows[0])
-        else:
-            self._run(statement, rows, many=True)
 
     def net_reserved_since(self, depot_id: str, sku: str, since: datetime, movements: Sequence[str]) -> int:
         marks = ", ".join("?" * len(movements))
@@ -127,41 +122,85 @@ class ReservationStore(DriverStatements):
 
     # -- allocations -----------------------------------------------------------------------
 
-    def add_allocation(
-        self,
-        *,
-        order_id: str,
-        status: str,
-        depot_id: str | None,
-        household_id: str,
-        community_id: str,
-        priority: Priority,
-        placed_at: datetime,
-        lines: Sequence[Line],
-        reason: str | None,
-        now: datetime,
-    ) -> None:
+    def add_allocation(self, allocation: AllocationRow, now: datetime) -> None:
         """Raises IntegrityError if the order already has an allocation (primary key)."""
+        self.add_allocations([allocation], now)
+
+    def add_allocations(self, allocations: Sequence[AllocationRow], now: datetime) -> None:
+        """Raises IntegrityError if an order already has an allocation (primary key)."""
+        if not allocations:
+            return
         stamp = self._time(now)
-        self._run(
+        rows = [
+            (
+                a.order_id, a.status, a.depot_id, a.household_id, a.community_id, a.priority.value,
+                a.priority.rank, self._time(a.placed_at),
+                self._json([{"sku": x.sku, "quantity": x.quantity} for x in a.lines]),
+                a.reason, stamp, stamp,
+            )
+            for a in allocations
+        ]
+        self._run_rows(
             "INSERT INTO allocations (order_id, status, depot_id, household_id, community_id, "
             "priority, priority_rank, placed_at, lines, reason, created_at, updated_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                order_id, status, depot_id, household_id, community_id, priority.value,
-                priority.rank, self._time(placed_at),
-                self._json([{"sku": x.sku, "quantity": x.quantity} for x in lines]),
-                reason, stamp, stamp,
-            ),
+            rows,
         )
-        if len(lines) == 1:
-            self._run(
-                "INSERT INTO allocation_lines (order_id, sku, quantity) VALUES (?, ?, ?)",
-                (order_id, lines[0].sku, lines[0].quantity),
-            )
-        elif lines:
-            self._run(
-                "INSERT INTO allocation_lines (order_id, sku, quantity) VALUES (?, ?, ?)",
-                [(order_id, x.sku, x.quantity) for x in lines],
-                many=True,
-            )
+        self._run_rows(
+            "INSERT INTO allocation_lines (order_id, sku, quantity) VALUES (?, ?, ?)",
+            [(a.order_id, x.sku, x.quantity) for a in allocations for x in a.lines],
+        )
+
+    def _run_rows(self, statement: str, rows: Sequence[Sequence[object]]) -> None:
+        if len(rows) == 1:
+            self._run(statement, rows[0])
+        elif rows:
+            self._run(statement, rows, many=True)
+
+    # -- a batch of reservations -----------------------------------------------------------
+
+    def read_for_reservations(
+        self, order_ids: Sequence[str], depot_ids: Sequence[str], skus: Sequence[str]
+    ) -> tuple[set[str], dict[tuple[str, str], int]]:
+        """The orders among ``order_ids`` that already have an allocation, and the stock
+        available at ``depot_ids`` for ``skus``: one round trip on PostgreSQL."""
+        orders_in, order_params = self._in(order_ids)
+        queries: list[tuple[str, Sequence[object]]] = [
+            (f"SELECT order_id FROM allocations WHERE order_id {orders_in}", order_params)
+        ]
+        if depot_ids and skus:
+            depots_in, depot_params = self._in(depot_ids)
+            skus_in, sku_params = self._in(skus)
+            queries.append((
+                "SELECT depot_id, sku, on_hand - reserved FROM stock "
+                f"WHERE depot_id {depots_in} AND sku {skus_in}",
+                [*depot_params, *sku_params],
+            ))
+        results = self._all_at_once(queries)
+        allocated = {row[0] for row in results[0]}
+        available = {(r[0], r[1]): int(r[2]) for r in results[1]} if len(results) > 1 else {}
+        return allocated, available
+
+    def reserve_totals(self, totals: Mapping[tuple[str, str], int], now: datetime) -> list[StockRow]:
+        """``reserved += total`` for each (depot, SKU), each only if that many are
+        available; the rows that moved, in (depot, SKU) order (a fixed lock order, so two
+        batches cannot deadlock). Fewer rows than ``totals`` means stock moved since it
+        was read: the caller must give the whole transaction up."""
+        stamp = self._time(now)
+        statement = (
+            "UPDATE stock SET reserved = reserved + ?, updated_at = ? "
+            "WHERE depot_id = ? AND sku = ? AND on_hand - reserved >= ? "
+            f"RETURNING {_STOCK_COLUMNS}"
+        )
+        results = self._all_at_once([
+            (statement, (quantity, stamp, depot_id, sku, quantity))
+            for (depot_id, sku), quantity in sorted(totals.items())
+        ])
+        return [StockRow(r[0], r[1], r[2], r[3], bool(r[4])) for rows in results for r in rows]
+
+    def enqueue_backorders(self, allocations: Sequence[AllocationRow]) -> None:
+        """Queue each order on every SKU it waits for (served by priority, then age)."""
+        self._run_rows(
+            "INSERT INTO backorder_lines (order_id, sku, priority_rank, placed_at) VALUES (?, ?, ?, ?)",
+            [(a.order_id, x.sku, a.priority.rank, self._time(a.placed_at)) for a in allocations for x in a.lines],
+        )

@@ -468,18 +468,6 @@ class AllocationRepository:
 
     # --- the backorder queue ---
 
-    def enqueue_backorder(self, allocation: AllocationRow) -> None:
-        self.session.execute(
-            insert(backorder_lines_t),
-            [
-                {
-                    "order_id": allocation.order_id, "sku": line.sku,
-                    "priority_rank": allocation.priority.rank, "placed_at": allocation.placed_at,
-                }
-                for line in allocation.lines
-            ],
-        )
-
     def dequeue_backorder(self, order_id: str) -> None:
         self.session.execute(delete(backorder_lines_t).where(backorder_lines_t.c.order_id == order_id))
 

@@ -3,10 +3,11 @@ when a count shows less than was reserved."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from services.inventory.domain.model import Priority
+from services.inventory.domain.model import Line, Priority
 
 
 @dataclass(frozen=True)
@@ -45,3 +46,14 @@ def to_release(reservations: list[Claim], shortage: int) -> list[Claim]:
         chosen.append(claim)
         freed += claim.quantity
     return chosen
+
+
+def first_depot_holding(
+    candidates: Sequence[str], lines: Sequence[Line], available: Mapping[tuple[str, str], int]
+) -> str | None:
+    """The first of ``candidates`` (best first) whose available stock covers every line:
+    an order is served from one depot, whole, or waits."""
+    for depot_id in candidates:
+        if all(available.get((depot_id, line.sku), 0) >= line.quantity for line in lines):
+            return depot_id
+    return None

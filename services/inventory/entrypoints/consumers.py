@@ -11,7 +11,7 @@ from typing import Any, cast
 from services.inventory.domain.commands import CancelOrder, ReserveOrder, ShipOrder
 from services.inventory.domain.model import Line, Priority
 from services.inventory.domain.stock import StockRuleViolation
-from services.inventory.service_layer import handlers
+from services.inventory.service_layer import handlers, reservations
 from services.inventory.service_layer.handlers import Context
 from services.inventory.service_layer.unit_of_work import InventoryUnitOfWork
 from shared.events import topics
@@ -29,7 +29,7 @@ from shared.events.payloads import (
     StockReceived,
 )
 from shared.http import contains_nul
-from shared.messaging.consumer import Handler, PoisonEvent
+from shared.messaging.consumer import BatchHandler, Handler, PoisonEvent
 from shared.messaging.unit_of_work import SqlUnitOfWork
 
 CONSUMED_TOPICS = [
@@ -56,18 +56,7 @@ def build_handlers(ctx: Context) -> dict[str, Handler]:
             raise PoisonEvent(str(exc)) from exc
 
     def on_placed(uow: SqlUnitOfWork, payload: OrderPlaced, _event: CloudEvent) -> None:
-        handlers.reserve_order(
-            _inv(uow),
-            ReserveOrder(
-                order_id=payload.order_id,
-                household_id=payload.household_id,
-                community_id=payload.community_id,
-                priority=Priority(payload.priority),
-                placed_at=payload.placed_at,
-                lines=[Line(item.sku, item.quantity) for item in payload.items],
-            ),
-            ctx,
-        )
+        handlers.reserve_order(_inv(uow), _reserve(payload), ctx)
 
     def on_cancelled(uow: SqlUnitOfWork, payload: OrderCancelled, _event: CloudEvent) -> None:
         handlers.cancel_order(_inv(uow), CancelOrder(payload.order_id, payload.reason), ctx)
@@ -88,6 +77,24 @@ def build_handlers(ctx: Context) -> dict[str, Handler]:
         OrderScheduled.TYPE: on_scheduled,
     }
     return cast(dict[str, Handler], table)
+
+
+def build_batch_handlers(ctx: Context) -> dict[str, BatchHandler]:
+    def on_placed_together(uow: SqlUnitOfWork, events: list[tuple[OrderPlaced, CloudEvent]]) -> None:
+        reservations.reserve_orders(_inv(uow), [_reserve(payload) for payload, _ in events], ctx)
+
+    return {OrderPlaced.TYPE: cast(BatchHandler, on_placed_together)}
+
+
+def _reserve(payload: OrderPlaced) -> ReserveOrder:
+    return ReserveOrder(
+        order_id=payload.order_id,
+        household_id=payload.household_id,
+        community_id=payload.community_id,
+        priority=Priority(payload.priority),
+        placed_at=payload.placed_at,
+        lines=[Line(item.sku, item.quantity) for item in payload.items],
+    )
 
 
 def _inv(uow: SqlUnitOfWork) -> InventoryUnitOfWork:

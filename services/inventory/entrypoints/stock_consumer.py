@@ -28,7 +28,7 @@ from shared.events.codec import SchemaViolation, UnknownEventType, unwrap
 from shared.events.envelope import CloudEvent, EnvelopeError, utcnow
 from shared.events.payloads import StockReceived
 from shared.http import contains_nul
-from shared.messaging.consumer import BatchOutcome, ConsumerRunner, Handler
+from shared.messaging.consumer import BatchHandler, BatchOutcome, ConsumerRunner, Handler
 from shared.observability import EVENTS_CONSUMED
 from shared.settings import Settings
 
@@ -42,6 +42,7 @@ class InventoryConsumer(ConsumerRunner):
         settings: Settings,
         topics_consumed: list[str],
         handlers_by_type: Mapping[str, Handler],
+        batch_handlers: Mapping[str, BatchHandler],
         uow_factory: Callable[[], InventoryUnitOfWork],
         context: Context,
         before_start: Callable[[], Awaitable[object]] | None = None,
@@ -49,6 +50,7 @@ class InventoryConsumer(ConsumerRunner):
         super().__init__(
             name="inventory", settings=settings, topics=topics_consumed,
             handlers=handlers_by_type, uow_factory=uow_factory, before_start=before_start,
+            batch_handlers=batch_handlers,
         )
         self._stock_topic = settings.topic(topics.STOCK_UPDATES.name)
         self._inventory_uow = uow_factory

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -32,7 +32,6 @@ from services.inventory.domain.model import (
     Category,
     Line,
     Movement,
-    Priority,
     Tier,
     merge_lines,
 )
@@ -360,7 +359,8 @@ def _apply_raw(
 def reserve_order(uow: InventoryUnitOfWork, cmd: ReserveOrder, ctx: Context) -> None:
     """The hot path of the service (one call per placed order): its statements go
     through the raw cursor (``uow.hot``), catalog facts come from ``ctx.catalog``, and
-    nothing just written is read back."""
+    nothing just written is read back. A poll's worth of orders goes through
+    ``reservations.reserve_orders`` instead; this is its one-by-one fallback."""
     hot = uow.hot
     if hot.allocation_exists(cmd.order_id):
         log.info("order %s already allocated; ignoring a second placement", cmd.order_id)
@@ -369,17 +369,10 @@ def reserve_order(uow: InventoryUnitOfWork, cmd: ReserveOrder, ctx: Context) -> 
     lines = merge_lines(cmd.lines)
     known = _cold_chain_of(uow, [line.sku for line in lines], ctx)
     unknown = [line.sku for line in lines if line.sku not in known]
-    # As the allocation row reads back (UTC), for the row, the queue and the event alike.
-    placed_at = _utc(cmd.placed_at)
-    base: dict[str, Any] = {
-        "order_id": cmd.order_id, "household_id": cmd.household_id,
-        "community_id": cmd.community_id, "priority": cmd.priority,
-        "placed_at": placed_at, "lines": lines, "now": now,
-    }
     if unknown:
-        reason = "unknown SKU: " + ", ".join(unknown)
-        hot.add_allocation(status=AllocationStatus.REJECTED.value, depot_id=None, reason=reason, **base)
-        uow.publish(ReservationRejected(order_id=cmd.order_id, reason_code="unknown_sku", reason=reason))
+        allocation, rejected = rejected_for_unknown(cmd, lines, unknown)
+        hot.add_allocation(allocation, now)
+        uow.publish(rejected)
         return
     needs_cold = any(known.values())
     _candidates(uow, cmd.community_id, needs_cold, ctx)  # cached now: no ORM query in the pipeline
@@ -388,20 +381,43 @@ def reserve_order(uow: InventoryUnitOfWork, cmd: ReserveOrder, ctx: Context) -> 
     with hot.batch():
         depot_id = _allocate(uow, cmd.order_id, cmd.community_id, lines, ctx, needs_cold=needs_cold)
         if depot_id is not None:
-            hot.add_allocation(status=RESERVED, depot_id=depot_id, reason=None, **base)
-            _publish_reserved(uow, cmd.order_id, depot_id, cmd.community_id, cmd.priority, placed_at, lines)
+            allocation = allocation_of(cmd, lines, RESERVED, depot_id=depot_id)
+            hot.add_allocation(allocation, now)
+            _publish_reserved(uow, allocation)
     if depot_id is not None:
         return
-    reason = _shortage_reason(lines, any(known.values()))
-    hot.add_allocation(status=BACKORDERED, depot_id=None, reason=reason, **base)
-    uow.allocations.enqueue_backorder(
-        AllocationRow(
-            order_id=cmd.order_id, status=BACKORDERED, depot_id=None,
-            household_id=cmd.household_id, community_id=cmd.community_id,
-            priority=cmd.priority, placed_at=placed_at, lines=lines, reason=reason,
-        )
+    allocation, waiting = backordered(cmd, lines, needs_cold)
+    hot.add_allocation(allocation, now)
+    hot.enqueue_backorders([allocation])
+    uow.publish(waiting)
+
+
+def allocation_of(
+    cmd: ReserveOrder, lines: list[Line], status: str, *, depot_id: str | None = None,
+    reason: str | None = None,
+) -> AllocationRow:
+    return AllocationRow(
+        order_id=cmd.order_id, status=status, depot_id=depot_id, household_id=cmd.household_id,
+        community_id=cmd.community_id, priority=cmd.priority,
+        # As the allocation row reads back (UTC), for the row, the queue and the event alike.
+        placed_at=_utc(cmd.placed_at), lines=lines, reason=reason,
     )
-    uow.publish(OrderBackordered(order_id=cmd.order_id, reason=reason))
+
+
+def rejected_for_unknown(
+    cmd: ReserveOrder, lines: list[Line], unknown: list[str]
+) -> tuple[AllocationRow, ReservationRejected]:
+    reason = "unknown SKU: " + ", ".join(unknown)
+    allocation = allocation_of(cmd, lines, AllocationStatus.REJECTED.value, reason=reason)
+    return allocation, ReservationRejected(order_id=cmd.order_id, reason_code="unknown_sku", reason=reason)
+
+
+def backordered(
+    cmd: ReserveOrder, lines: list[Line], needs_cold: bool
+) -> tuple[AllocationRow, OrderBackordered]:
+    reason = _shortage_reason(lines, needs_cold)
+    allocation = allocation_of(cmd, lines, BACKORDERED, reason=reason)
+    return allocation, OrderBackordered(order_id=cmd.order_id, reason=reason)
 
 
 def _utc(value: datetime) -> datetime:
@@ -479,14 +495,7 @@ def _allocate(
         taken = hot.reserve_all(depot.id, lines, now)
         if taken is None:
             continue
-        hot.add_ledger([
-            LedgerRecord(
-                depot_id=depot.id, sku=line.sku, movement=Movement.RESERVED,
-                quantity=line.quantity, on_hand_delta=0, reserved_delta=line.quantity,
-                created_at=now, order_id=order_id,
-            )
-            for line in lines
-        ])
+        hot.add_ledger(reserved_ledger(order_id, depot.id, lines, now))
         for line in lines:
             ctx.demand.moved((depot.id, line.sku), line.quantity)
         for row in taken:
@@ -495,22 +504,28 @@ def _allocate(
     return None
 
 
-def _publish_reserved(
-    uow: InventoryUnitOfWork,
-    order_id: str,
-    depot_id: str,
-    community_id: str,
-    priority: Priority,
-    placed_at: datetime,
-    lines: list[Line],
-) -> None:
-    uow.publish(
-        StockReserved(
-            order_id=order_id, depot_id=depot_id, community_id=community_id,
-            priority=priority.value, placed_at=placed_at,
-            lines=[OrderLine(sku=x.sku, quantity=x.quantity) for x in lines],
+def reserved_ledger(order_id: str, depot_id: str, lines: list[Line], now: datetime) -> list[LedgerRecord]:
+    return [
+        LedgerRecord(
+            depot_id=depot_id, sku=line.sku, movement=Movement.RESERVED, quantity=line.quantity,
+            on_hand_delta=0, reserved_delta=line.quantity, created_at=now, order_id=order_id,
         )
+        for line in lines
+    ]
+
+
+def reserved_event(allocation: AllocationRow) -> StockReserved:
+    assert allocation.depot_id is not None
+    return StockReserved(
+        order_id=allocation.order_id, depot_id=allocation.depot_id,
+        community_id=allocation.community_id, priority=allocation.priority.value,
+        placed_at=allocation.placed_at,
+        lines=[OrderLine(sku=x.sku, quantity=x.quantity) for x in allocation.lines],
     )
+
+
+def _publish_reserved(uow: InventoryUnitOfWork, allocation: AllocationRow) -> None:
+    uow.publish(reserved_event(allocation))
 
 
 def _serve_one(uow: InventoryUnitOfWork, allocation: AllocationRow, ctx: Context) -> bool:
@@ -529,16 +544,13 @@ def _serve_one(uow: InventoryUnitOfWork, allocation: AllocationRow, ctx: Context
     uow.allocations.transition(allocation.order_id, RESERVED, RESERVED, now, depot_id=depot_id, reason=None)
     uow.allocations.dequeue_backorder(allocation.order_id)
     savepoint.commit()
-    _publish_reserved(
-        uow, allocation.order_id, depot_id, allocation.community_id, allocation.priority,
-        allocation.placed_at, allocation.lines,
-    )
+    _publish_reserved(uow, replace(allocation, status=RESERVED, depot_id=depot_id, reason=None))
     return True
 
 
 def _enqueue(uow: InventoryUnitOfWork, allocation: AllocationRow, reason: str, ctx: Context) -> None:
     uow.allocations.transition(allocation.order_id, BACKORDERED, BACKORDERED, ctx.now(), reason=reason)
-    uow.allocations.enqueue_backorder(allocation)
+    uow.hot.enqueue_backorders([allocation])
     uow.publish(OrderBackordered(order_id=allocation.order_id, reason=reason))
 
 
