@@ -29,34 +29,15 @@ def is_integrity_error(exc: BaseException) -> bool:
     return any(cls.__name__ == "IntegrityError" for cls in type(exc).__mro__)
 
 
-class DriverStatements:
-    #: Keep the DB-API connection found at the start instead of asking the session before
-    #: every statement (a measurable share of a request): right for stores whose unit of work
-    #: opens no savepoint around them, as order intake.
-    keeps_connection = False
+class StatementText:
+    """How statements and values are written for one database: SQLite or PostgreSQL."""
 
-    def __init__(self, session: Session) -> None:
-        self._session = session
-        self._connection = session.connection()  # begins the transaction (BEGIN IMMEDIATE on SQLite)
-        self._kept: Any = self._connection.connection.driver_connection if self.keeps_connection else None
-        self._sqlite = self._connection.dialect.name == "sqlite"
-        if not self._sqlite:
+    def __init__(self, *, sqlite: bool) -> None:
+        self._sqlite = sqlite
+        if not sqlite:
             from psycopg.types.json import Json
 
             self._json_type = Json
-
-    @property
-    def usable(self) -> bool:
-        """False once the session's transaction ended (commit or rollback closes the
-        connection it used; the next transaction may get another one)."""
-        return not self._connection.closed
-
-    def _dbapi(self) -> Any:
-        if self._kept is not None:
-            return self._kept
-        # Asked of the session each time: SQLAlchemy opens a savepoint begun with
-        # begin_nested() only when the connection is next asked for.
-        return self._session.connection().connection.driver_connection
 
     # -- how values are stored -------------------------------------------------------------
 
@@ -95,6 +76,31 @@ class DriverStatements:
 
     def _bool(self, value: bool) -> Any:
         return int(value) if self._sqlite else value
+
+class DriverStatements(StatementText):
+    #: Keep the DB-API connection found at the start instead of asking the session before
+    #: every statement (a measurable share of a request): right for stores whose unit of work
+    #: opens no savepoint around them, as order intake.
+    keeps_connection = False
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self._connection = session.connection()  # begins the transaction (BEGIN IMMEDIATE on SQLite)
+        self._kept: Any = self._connection.connection.driver_connection if self.keeps_connection else None
+        super().__init__(sqlite=self._connection.dialect.name == "sqlite")
+
+    @property
+    def usable(self) -> bool:
+        """False once the session's transaction ended (commit or rollback closes the
+        connection it used; the next transaction may get another one)."""
+        return not self._connection.closed
+
+    def _dbapi(self) -> Any:
+        if self._kept is not None:
+            return self._kept
+        # Asked of the session each time: SQLAlchemy opens a savepoint begun with
+        # begin_nested() only when the connection is next asked for.
+        return self._session.connection().connection.driver_connection
 
     # -- running statements ----------------------------------------------------------------
 

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Generic, TypeVar
 
 from fastapi import FastAPI
@@ -68,6 +68,7 @@ class ServiceRuntime(Generic[UoW]):
         )
         self._tasks: list[asyncio.Task[None]] = []
         self._background: list[Callable[[], asyncio.Task[None]]] = []
+        self._shutdown: list[Callable[[], Awaitable[None]]] = []
 
     def uow(self) -> UoW:
         return self._uow_class(
@@ -80,6 +81,10 @@ class ServiceRuntime(Generic[UoW]):
 
     def add_background(self, start: Callable[[], asyncio.Task[None]]) -> None:
         self._background.append(start)
+
+    def add_shutdown(self, stop: Callable[[], Awaitable[None]]) -> None:
+        """Run ``stop`` when the service shuts down (after its tasks have stopped)."""
+        self._shutdown.append(stop)
 
     def readiness(self) -> dict[str, bool]:
         return {"database": ping(self.engine), "consumer": self.consumer.running}
@@ -122,6 +127,8 @@ class ServiceRuntime(Generic[UoW]):
             for task in self._tasks:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
+            for stop in self._shutdown:
+                await stop()
             self.engine.dispose()
 
 

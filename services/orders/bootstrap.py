@@ -7,11 +7,12 @@ from fastapi import FastAPI
 from services.orders.adapters.orm import OrdersTable, messaging
 from services.orders.entrypoints.consumers import CONSUMED_TOPICS, HANDLERS
 from services.orders.entrypoints.http import catalog, communities, orders
-from services.orders.service_layer import handlers
-from services.orders.service_layer.handlers import OrderIntake
+from services.orders.service_layer.handlers import OrderIntake, OrderPlacement
 from services.orders.service_layer.unit_of_work import OrdersUnitOfWork
+from shared.db import is_sqlite
 from shared.http import create_app as create_http_app
 from shared.observability import configure_logging, health_router
+from shared.pipelined import AsyncPostgres
 from shared.runtime import ServiceRuntime
 from shared.settings import Settings, get_settings
 
@@ -43,9 +44,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=runtime.lifespan,
     )
     app.state.runtime = runtime
+    postgres = None if is_sqlite(runtime.engine) else AsyncPostgres(settings.database_url("orders"))
+    if postgres is not None:
+        runtime.add_shutdown(postgres.close)
     app.state.order_intake = OrderIntake(
-        lambda requests: handlers.place_orders(
-            requests, runtime.uow(), rate_per_minute=settings.order_rate_per_minute
+        OrderPlacement(
+            runtime.uow, rate_per_minute=settings.order_rate_per_minute, postgres=postgres,
+            on_published=runtime.relay.notify,
         ),
         name="order_intake",
         max_batch=settings.order_intake_max_batch,

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from shared.rawsql import DriverStatements
+from shared.rawsql import DriverStatements, StatementText
 
 
 @dataclass(frozen=True)
@@ -32,15 +33,20 @@ class InboxRow:
     event_type: str
 
 
-class MessagingStore(DriverStatements):
-    def insert_outbox(self, rows: Sequence[OutboxRow]) -> None:
-        self._run(
+class MessagingStatements(StatementText):
+    def outbox_insert(self, rows: Sequence[OutboxRow]) -> tuple[str, list[Sequence[Any]]]:
+        return (
             "INSERT INTO outbox (event_id, topic, key, event_type, payload, created_at, attempts) "
             "VALUES (?, ?, ?, ?, ?, ?, 0)",
             [(r.event_id, r.topic, r.key, r.event_type, r.payload, self._time(r.created_at))
              for r in rows],
-            many=True,
         )
+
+
+class MessagingStore(DriverStatements, MessagingStatements):
+    def insert_outbox(self, rows: Sequence[OutboxRow]) -> None:
+        statement, params = self.outbox_insert(rows)
+        self._run(statement, params, many=True)
 
     def processed_among(self, event_ids: Collection[str]) -> set[str]:
         """The ids among these that the inbox holds already."""

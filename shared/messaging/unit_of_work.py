@@ -108,6 +108,13 @@ class SqlUnitOfWork:
 
     def publish_all(self, payloads: Sequence[EventPayload]) -> list[CloudEvent]:
         """Stage events in the outbox, in this order, with one statement."""
+        events, rows = self.outbox_rows(payloads)
+        self.messaging.insert_outbox(rows)
+        self._published += len(events)
+        return events
+
+    def outbox_rows(self, payloads: Sequence[EventPayload]) -> tuple[list[CloudEvent], list[OutboxRow]]:
+        """The events as this service publishes them, and their outbox rows."""
         by_key = self.correlation_by_key
         events = [
             wrap(p, source=self._source,
@@ -115,14 +122,13 @@ class SqlUnitOfWork:
             for p in payloads
         ]
         now = utcnow()
-        self.messaging.insert_outbox([
+        rows = [
             OutboxRow(event_id=event.id, topic=self._topic_name(payload.TOPIC.name),
                       key=payload.key(), event_type=payload.TYPE, payload=event.to_bytes(),
                       created_at=now)
             for payload, event in zip(payloads, events, strict=True)
-        ])
-        self._published += len(events)
-        return events
+        ]
+        return events, rows
 
     def already_processed(self, event_id: str) -> bool:
         return bool(self.processed_among([event_id]))

@@ -21,8 +21,9 @@ class Recorder:
         self.batches: list[list[int]] = []
         self.fail_next = False
 
-    def __call__(self, requests: Sequence[int]) -> list[int | BaseException]:
+    async def __call__(self, requests: Sequence[int]) -> list[int | BaseException]:
         self.batches.append(list(requests))
+        await asyncio.sleep(0)  # the database answering: requests keep arriving meanwhile
         if self.fail_next:
             self.fail_next = False
             raise RuntimeError("the transaction failed")

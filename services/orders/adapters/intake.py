@@ -14,7 +14,9 @@ from typing import Any
 
 from services.orders.domain.model import CatalogItem, Line, RationRule
 from services.orders.domain.rules import PastLine
-from shared.rawsql import DriverStatements
+from shared.messaging.store import MessagingStatements, OutboxRow
+from shared.pipelined import PipelinedTransaction
+from shared.rawsql import DriverStatements, StatementText
 
 
 @dataclass(frozen=True)
@@ -39,18 +41,15 @@ class IntakeFacts:
     ration_history: dict[str, list[PastLine]]
 
 
-class IntakeStore(DriverStatements):
-    keeps_connection = True  # one plain transaction per batch, no savepoints
+class IntakeStatements(StatementText):
+    """The statements of placing a batch of orders, whichever driver runs them."""
 
-    # -- reads ---------------------------------------------------------------------------
-
-    def read_for_intake(
+    def read_queries(
         self, household_ids: Sequence[str], keys: Sequence[tuple[str, str]], skus: Sequence[str],
         *, now: datetime, rate_window: timedelta, not_counting: Sequence[str],
-    ) -> IntakeFacts:
-        """Households, catalog, recent orders, used keys and ration history for a whole
-        batch, in one go (one round trip on PostgreSQL); an unknown household is missing
-        from the answer.
+    ) -> list[tuple[str, Sequence[Any]]]:
+        """Households, catalog, recent orders, used keys and (on PostgreSQL) ration history
+        for a whole batch, to run in one go (one round trip on PostgreSQL).
 
         The household rows are locked until the transaction ends, in id order (so that
         concurrent batches cannot deadlock; on SQLite the writer lock does it), and the
@@ -86,17 +85,15 @@ class IntakeStore(DriverStatements):
                 f"AND o.status {statuses_not_in}",
                 [*household_params, *sku_params, now, *status_params],
             ))
-        households, catalog, recent, *rest = self._all_at_once(queries)
-        used = rest[0] if keys else []
-        rationed = {sku: days for sku, _category, _urgent, _quantity, days in catalog if days is not None}
-        if self._sqlite:
-            history_rows = self._ration_lines(
-                household_ids, sorted(rationed), now - timedelta(days=max(rationed.values())), not_counting,
-            ) if rationed else []
-        else:
-            history_rows = rest[-1]
+        return queries
+
+    def facts(self, results: Sequence[list[Any]], keys: Sequence[tuple[str, str]],
+              history_rows: list[Any] | None = None) -> IntakeFacts:
+        """What ``read_queries`` found; on SQLite with the ration history read after them."""
+        households, catalog, recent, *rest = results
+        used = rest.pop(0) if keys else []
         history: dict[str, list[PastLine]] = {}
-        for household_id, sku, quantity, at in history_rows:
+        for household_id, sku, quantity, at in (rest[0] if history_rows is None else history_rows):
             history.setdefault(household_id, []).append(PastLine(sku, quantity, self._read_time(at)))
         recent_times: dict[str, list[datetime]] = {}
         for household_id, created_at in recent:
@@ -118,6 +115,47 @@ class IntakeStore(DriverStatements):
             ration_history=history,
         )
 
+    def insert_statements(self, orders: Sequence[NewOrder]) -> list[tuple[str, list[Sequence[Any]]]]:
+        """The orders with their lines and first timeline rows (a statement per table)."""
+        statements: list[tuple[str, list[Sequence[Any]]]] = [
+            ("INSERT INTO orders (id, household_id, community_id, status, priority, contactless, "
+             "note, created_at, updated_at, closed_plan_ids, caller, idempotency_key, "
+             "request_fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             [(o.id, o.household_id, o.community_id, o.status, o.priority, o.contactless,
+               o.note, self._time(o.placed_at), self._time(o.placed_at), self._json([]),
+               o.caller, o.idempotency_key, o.request_fingerprint)
+              for o in orders]),
+            ("INSERT INTO order_lines (order_id, position, sku, quantity) VALUES (?, ?, ?, ?)",
+             [(o.id, i, line.sku, line.quantity) for o in orders for i, line in enumerate(o.lines)]),
+            ("INSERT INTO order_timeline (order_id, at, status, detail) VALUES (?, ?, ?, ?)",
+             [(o.id, self._time(o.placed_at), o.status,
+               self._json({"priority": o.priority, "by": o.caller})) for o in orders]),
+        ]
+        return statements
+
+
+class IntakeStore(DriverStatements, IntakeStatements):
+    """Intake's statements in a unit of work's transaction (SQLite, or PostgreSQL's fallback)."""
+
+    keeps_connection = True  # one plain transaction per batch, no savepoints
+
+    def read_for_intake(
+        self, household_ids: Sequence[str], keys: Sequence[tuple[str, str]], skus: Sequence[str],
+        *, now: datetime, rate_window: timedelta, not_counting: Sequence[str],
+    ) -> IntakeFacts:
+        """An unknown household is missing from the answer."""
+        queries = self.read_queries(
+            household_ids, keys, skus, now=now, rate_window=rate_window, not_counting=not_counting
+        )
+        results = self._all_at_once(queries)
+        if not self._sqlite:
+            return self.facts(results, keys)
+        rationed = {sku: days for sku, _category, _urgent, _quantity, days in results[1] if days is not None}
+        history_rows = self._ration_lines(
+            household_ids, sorted(rationed), now - timedelta(days=max(rationed.values())), not_counting,
+        ) if rationed else []
+        return self.facts(results, keys, history_rows)
+
     def _ration_lines(
         self, household_ids: Sequence[str], skus: Sequence[str], since: datetime,
         not_counting: Sequence[str],
@@ -133,33 +171,9 @@ class IntakeStore(DriverStatements):
             [*household_params, self._time(since), *status_params, *sku_params],
         )
 
-    # -- writes --------------------------------------------------------------------------
-
     def insert_orders(self, orders: Sequence[NewOrder]) -> None:
-        """The orders with their lines and first timeline rows (a statement per table)."""
-        self._run(
-            "INSERT INTO orders (id, household_id, community_id, status, priority, contactless, "
-            "note, created_at, updated_at, closed_plan_ids, caller, idempotency_key, "
-            "request_fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (o.id, o.household_id, o.community_id, o.status, o.priority, o.contactless,
-                 o.note, self._time(o.placed_at), self._time(o.placed_at), self._json([]),
-                 o.caller, o.idempotency_key, o.request_fingerprint)
-                for o in orders
-            ],
-            many=True,
-        )
-        self._run(
-            "INSERT INTO order_lines (order_id, position, sku, quantity) VALUES (?, ?, ?, ?)",
-            [(o.id, i, line.sku, line.quantity) for o in orders for i, line in enumerate(o.lines)],
-            many=True,
-        )
-        self._run(
-            "INSERT INTO order_timeline (order_id, at, status, detail) VALUES (?, ?, ?, ?)",
-            [(o.id, self._time(o.placed_at), o.status,
-              self._json({"priority": o.priority, "by": o.caller})) for o in orders],
-            many=True,
-        )
+        for statement, rows in self.insert_statements(orders):
+            self._run(statement, rows, many=True)
 
 
 @dataclass(frozen=True)
@@ -176,3 +190,28 @@ class NewOrder:
     idempotency_key: str | None
     request_fingerprint: str
     lines: Sequence[Line]
+
+
+class PipelinedIntake(IntakeStatements, MessagingStatements):
+    """Intake's statements on PostgreSQL's async connection (see shared/pipelined.py): the
+    reads of a batch in one round trip, its writes (orders, lines, timeline, outbox) in
+    another."""
+
+    def __init__(self, transaction: PipelinedTransaction) -> None:
+        super().__init__(sqlite=False)
+        self._transaction = transaction
+
+    async def read_for_intake(
+        self, household_ids: Sequence[str], keys: Sequence[tuple[str, str]], skus: Sequence[str],
+        *, now: datetime, rate_window: timedelta, not_counting: Sequence[str],
+    ) -> IntakeFacts:
+        """An unknown household is missing from the answer."""
+        queries = self.read_queries(
+            household_ids, keys, skus, now=now, rate_window=rate_window, not_counting=not_counting
+        )
+        results = await self._transaction.all_at_once([(self._sql(q), params) for q, params in queries])
+        return self.facts(results, keys)
+
+    async def write(self, orders: Sequence[NewOrder], outbox: Sequence[OutboxRow]) -> None:
+        statements = [*self.insert_statements(orders), self.outbox_insert(outbox)]
+        await self._transaction.run_all([(self._sql(statement), rows) for statement, rows in statements])

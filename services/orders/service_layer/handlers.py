@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.exc import IntegrityError
 
-from services.orders.adapters.intake import IntakeFacts, NewOrder
+from services.orders.adapters.intake import IntakeFacts, NewOrder, PipelinedIntake
 from services.orders.adapters.orm import CatalogSku, Community, Household, Order, TimelineEntry, utc
 from services.orders.adapters.repository import NOT_COUNTING
 from services.orders.domain import rules, status
@@ -32,6 +32,7 @@ from shared.events import payloads
 from shared.group_commit import GroupCommit
 from shared.http import Conflict, DomainError, Forbidden, NotFound, TooManyRequests
 from shared.messaging.consumer import PoisonEvent
+from shared.pipelined import AsyncPostgres
 
 log = logging.getLogger(__name__)
 
@@ -288,9 +289,92 @@ def _place_all(
 ) -> list[Placed | Exception]:
     """Check and write the orders in one transaction: the reads of the whole batch first,
     then each order decided in memory against what the database held plus the orders
-    accepted before it, then the writes of all of them. Orders are taken by household
-    (arrival order within one), the order in which the household rows are locked."""
+    accepted before it, then the writes of all of them."""
     now = utcnow()
+    outcomes, wanted = _lines_wanted(requests)
+    with uow:
+        if wanted:
+            households, keys, skus = _batch_subjects(requests, wanted)
+            facts = uow.intake.read_for_intake(
+                households, keys, skus, now=now, rate_window=RATE_WINDOW, not_counting=NOT_COUNTING,
+            )
+            batch = _IntakeBatch(facts, now, uow)
+            batch.decide_all(requests, wanted, outcomes, rate_per_minute)
+            if batch.orders:
+                store = uow.intake
+                with store.batch():
+                    store.insert_orders(batch.orders)
+                    uow.publish_all(batch.events)
+        uow.commit()
+    return outcomes
+
+
+class OrderPlacement:
+    """The order intake's batch function (see ``OrderIntake``).
+
+    On PostgreSQL a batch runs on the async connection (shared/pipelined.py), so the event
+    loop serves HTTP while the database answers; SQLite, a batch that needs an earlier
+    order read back (an Idempotency-Key used before) and a batch that failed take the
+    synchronous path, ``place_orders``."""
+
+    def __init__(
+        self,
+        uow_factory: Callable[[], OrdersUnitOfWork],
+        *,
+        rate_per_minute: int,
+        postgres: AsyncPostgres | None,
+        on_published: Callable[[], None],
+    ) -> None:
+        self._uow_factory = uow_factory
+        self._rate_per_minute = rate_per_minute
+        self._postgres = postgres
+        self._on_published = on_published
+
+    async def __call__(self, requests: Sequence[tuple[PlaceOrder, Principal]]) -> list[Placed | Exception]:
+        if self._postgres is not None:
+            try:
+                outcomes = await self._place_pipelined(requests, self._postgres)
+                if outcomes is not None:
+                    return outcomes
+            except Exception:
+                log.info("a pipelined batch of %d orders failed; placing them again", len(requests),
+                         exc_info=True)
+        return place_orders(requests, self._uow_factory(), rate_per_minute=self._rate_per_minute)
+
+    async def _place_pipelined(
+        self, requests: Sequence[tuple[PlaceOrder, Principal]], postgres: AsyncPostgres
+    ) -> list[Placed | Exception] | None:
+        """The batch in one transaction, as ``_place_all``; None (nothing written) when an
+        Idempotency-Key was used before and its order must be read back."""
+        now = utcnow()
+        outcomes, wanted = _lines_wanted(requests)
+        if not wanted:
+            return outcomes
+        households, keys, skus = _batch_subjects(requests, wanted)
+        uow = self._uow_factory()  # not entered: it only says how this service's events look
+        async with postgres.transaction() as transaction:
+            store = PipelinedIntake(transaction)
+            facts = await store.read_for_intake(
+                households, keys, skus, now=now, rate_window=RATE_WINDOW, not_counting=NOT_COUNTING,
+            )
+            if facts.used_keys:
+                return None
+            batch = _IntakeBatch(facts, now, uow=None)
+            batch.decide_all(requests, wanted, outcomes, self._rate_per_minute)
+            if batch.orders:
+                _events, rows = uow.outbox_rows(batch.events)
+                await store.write(batch.orders, rows)
+        if batch.orders:
+            self._on_published()
+        return outcomes
+
+
+def _lines_wanted(
+    requests: Sequence[tuple[PlaceOrder, Principal]],
+) -> tuple[list[Placed | Exception], list[tuple[int, tuple[Line, ...]]]]:
+    """Each request's merged lines, by household (arrival order within one: the order in
+    which the household rows are locked); a request whose lines are refused gets its error
+    in the outcomes at once."""
     outcomes: list[Placed | Exception] = [Exception("not placed")] * len(requests)
     wanted: list[tuple[int, tuple[Line, ...]]] = []
     for i, (cmd, _principal) in enumerate(requests):
@@ -299,18 +383,18 @@ def _place_all(
         except DomainError as refused:
             outcomes[i] = refused
     wanted.sort(key=lambda item: requests[item[0]][0].household_id)
-    with uow:
-        if wanted:
-            batch = _IntakeBatch.read(uow, [(requests[i][0], lines) for i, lines in wanted], now)
-            for i, lines in wanted:
-                cmd, principal = requests[i]
-                try:
-                    outcomes[i] = batch.place(cmd, lines, principal, rate_per_minute)
-                except DomainError as refused:
-                    outcomes[i] = refused
-            batch.write()
-        uow.commit()
-    return outcomes
+    return outcomes, wanted
+
+
+def _batch_subjects(
+    requests: Sequence[tuple[PlaceOrder, Principal]], wanted: Sequence[tuple[int, tuple[Line, ...]]]
+) -> tuple[list[str], list[tuple[str, str]], list[str]]:
+    """The households, (caller, Idempotency-Key) pairs and SKUs a batch reads about."""
+    cmds = [requests[i][0] for i, _ in wanted]
+    households = sorted({cmd.household_id for cmd in cmds})
+    keys = sorted({(cmd.caller, cmd.idempotency_key) for cmd in cmds if cmd.idempotency_key})
+    skus = sorted({line.sku for _, lines in wanted for line in lines})
+    return households, keys, skus
 
 
 def _merged_lines(cmd: PlaceOrder) -> tuple[Line, ...]:
@@ -325,25 +409,25 @@ class _IntakeBatch:
     accepted (rate limit, rations and Idempotency-Keys count the batch's own orders),
     and the rows to write."""
 
-    def __init__(self, uow: OrdersUnitOfWork, facts: IntakeFacts, now: datetime) -> None:
-        self._uow = uow
+    def __init__(self, facts: IntakeFacts, now: datetime, uow: OrdersUnitOfWork | None) -> None:
         self._facts = facts
         self._now = now
+        self._uow = uow  # to read back an order placed before with a key; None: none was
         self._accepted: dict[tuple[str, str], tuple[OrderDetails, str]] = {}
-        self._orders: list[NewOrder] = []
-        self._events: list[payloads.OrderPlaced] = []
+        self.orders: list[NewOrder] = []
+        self.events: list[payloads.OrderPlaced] = []
 
-    @classmethod
-    def read(cls, uow: OrdersUnitOfWork, wanted: Sequence[tuple[PlaceOrder, tuple[Line, ...]]],
-             now: datetime) -> _IntakeBatch:
-        store = uow.intake
-        households = sorted({cmd.household_id for cmd, _ in wanted})
-        skus = sorted({line.sku for _, lines in wanted for line in lines})
-        keys = sorted({(cmd.caller, cmd.idempotency_key) for cmd, _ in wanted if cmd.idempotency_key})
-        facts = store.read_for_intake(
-            households, keys, skus, now=now, rate_window=RATE_WINDOW, not_counting=NOT_COUNTING,
-        )
-        return cls(uow, facts, now)
+    def decide_all(
+        self, requests: Sequence[tuple[PlaceOrder, Principal]],
+        wanted: Sequence[tuple[int, tuple[Line, ...]]], outcomes: list[Placed | Exception],
+        rate_per_minute: int,
+    ) -> None:
+        for i, lines in wanted:
+            cmd, principal = requests[i]
+            try:
+                outcomes[i] = self.place(cmd, lines, principal, rate_per_minute)
+            except DomainError as refused:
+                outcomes[i] = refused
 
     def place(self, cmd: PlaceOrder, lines: tuple[Line, ...], principal: Principal,
               rate_per_minute: int) -> Placed:
@@ -387,13 +471,13 @@ class _IntakeBatch:
             status=OrderStatus.PLACED.value, priority=priority, contactless=cmd.contactless,
             note=cmd.note, created_at=self._now, updated_at=self._now,
         )
-        self._orders.append(NewOrder(
+        self.orders.append(NewOrder(
             id=order.id, household_id=order.household_id, community_id=order.community_id,
             status=order.status, priority=priority, contactless=cmd.contactless, note=cmd.note,
             placed_at=self._now, caller=cmd.caller, idempotency_key=cmd.idempotency_key,
             request_fingerprint=cmd.request_fingerprint, lines=lines,
         ))
-        self._events.append(payloads.OrderPlaced(
+        self.events.append(payloads.OrderPlaced(
             order_id=order.id, household_id=order.household_id, community_id=order.community_id,
             priority=priority, placed_at=self._now, contactless=cmd.contactless,
             items=[payloads.OrderLine(sku=line.sku, quantity=line.quantity) for line in lines],
@@ -415,17 +499,10 @@ class _IntakeBatch:
             return details
         if key not in self._facts.used_keys:
             return None
+        assert self._uow is not None, "a batch that reads keys used before needs the unit of work"
         existing = self._uow.orders.by_idempotency_key(*key)
         assert existing is not None  # read in this very transaction
         return _replay(existing, cmd, self._uow)
-
-    def write(self) -> None:
-        if not self._orders:
-            return
-        store = self._uow.intake
-        with store.batch():
-            store.insert_orders(self._orders)
-            self._uow.publish_all(self._events)
 
 
 def _key_reused(order_id: str) -> Conflict:
