@@ -275,10 +275,16 @@ async def load(
         in_flight: set[asyncio.Task[None]] = set()
 
         async def send(n: int, due: float) -> None:
+            body, headers = bodies[n % len(bodies)], raw_headers[n % len(raw_headers)]
             connection = idle.pop() if idle else Connection(host, int(port))
-            code, _body = await connection.post(
-                "/v1/orders", bodies[n % len(bodies)], raw_headers[n % len(raw_headers)]
-            )
+            try:
+                code, _body = await connection.post("/v1/orders", body, headers)
+            except (asyncio.IncompleteReadError, ConnectionError):
+                # The server closed a keep-alive connection that idled past its timeout
+                # before reading this request: send it again on a new one, as clients do.
+                connection.close()
+                connection = Connection(host, int(port))
+                code, _body = await connection.post("/v1/orders", body, headers)
             idle.append(connection)
             if due >= measure_from:
                 result.latencies_ms.append((time.monotonic() - due) * 1000)

@@ -47,11 +47,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     postgres = None if is_sqlite(runtime.engine) else AsyncPostgres(settings.database_url("orders"))
     if postgres is not None:
         runtime.add_shutdown(postgres.close)
+    app.state.order_placement = OrderPlacement(
+        runtime.uow, rate_per_minute=settings.order_rate_per_minute, postgres=postgres,
+        on_published=runtime.relay.notify,
+    )
     app.state.order_intake = OrderIntake(
-        OrderPlacement(
-            runtime.uow, rate_per_minute=settings.order_rate_per_minute, postgres=postgres,
-            on_published=runtime.relay.notify,
-        ),
+        app.state.order_placement,
         name="order_intake",
         max_batch=settings.order_intake_max_batch,
     )

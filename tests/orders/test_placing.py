@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from services.orders.domain.commands import PlaceOrder
 from services.orders.domain.model import Line
 from services.orders.service_layer import handlers
@@ -199,10 +201,12 @@ async def test_one_idempotency_key_used_for_two_households_at_once(orders: Order
     assert len(listed.json()["items"]) == 1
 
 
-async def test_one_batch_decides_each_order_against_the_ones_before_it(orders: Orders) -> None:
+@pytest.mark.parametrize("path", ["synchronous", "as the service runs it"])
+async def test_one_batch_decides_each_order_against_the_ones_before_it(orders: Orders, path: str) -> None:
     """Orders that share a transaction (group commit) are checked as if placed one by one:
     the batch's own orders count towards rations and Idempotency-Keys, and a refused
-    order writes nothing while the others commit."""
+    order writes nothing while the others commit. The service runs batches on PostgreSQL
+    through its async connection (shared/pipelined.py), on SQLite synchronously."""
     runtime = orders.app.state.runtime
     resident = Principal(subject="H-A", role="resident")
 
@@ -214,14 +218,18 @@ async def test_one_batch_decides_each_order_against_the_ones_before_it(orders: O
             note=None, idempotency_key=key, request_fingerprint=f"{household}{lines}",
         )
 
-    outcomes = handlers.place_orders([
+    batch = [
         (command((("RICE-5KG", 2),)), resident),                  # the whole weekly ration
         (command((("RICE-5KG", 1),)), resident),                  # over it: refused
         (command((("VEG-BOX", 1),), key="k"), resident),
         (command((("VEG-BOX", 1),), key="k"), resident),          # the same request again: replay
         (command((("VEG-BOX", 2),), key="k"), resident),          # the key with another body
         (command((("VEG-BOX", 1),), household="H-NONE"), resident),
-    ], runtime.uow(), rate_per_minute=30)
+    ]
+    if path == "synchronous":
+        outcomes = handlers.place_orders(batch, runtime.uow(), rate_per_minute=30)
+    else:
+        outcomes = await orders.app.state.order_placement(batch)
 
     placed, refused, keyed, replayed, reused, unknown = outcomes
     assert not isinstance(placed, Exception) and placed[1] is True
