@@ -19,6 +19,7 @@ from shared.messaging.kafka import make_producer
 from shared.messaging.tables import MessagingTables
 from shared.messaging.unit_of_work import sqlite_writer_lock
 from shared.observability import EVENTS_PUBLISHED, OUTBOX_PENDING
+from shared.pipelined import AsyncPostgres
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,13 @@ class OutboxRelay:
         self._before_start = before_start
         self._engine = engine
         self._writer_lock = sqlite_writer_lock(engine)
+        # On PostgreSQL the relay reads and marks rows on an async connection of its own:
+        # no worker-thread hop, which had to win the GIL back from the busy event loop
+        # (see shared/pipelined.py).
+        self._postgres = (
+            None if engine.dialect.name == "sqlite"
+            else AsyncPostgres(engine.url.render_as_string(hide_password=False))
+        )
         self._outbox = tables.outbox
         self._settings = settings
         self._name = name
@@ -81,11 +89,11 @@ class OutboxRelay:
                         await asyncio.wait_for(producer.start(), 30)
                         self.connected = True
                     self._wake.clear()  # a commit from now on wakes the next round
-                    rows = await asyncio.to_thread(self._fetch_unsent)
+                    rows = await self._fetch()
                     if rows:
                         sent, error = await self._send(producer, rows)
                         if sent:
-                            await asyncio.to_thread(self._mark_sent, sent)
+                            await self._mark(sent)
                         if error is not None:
                             raise error
                         backoff = 0.2
@@ -107,6 +115,8 @@ class OutboxRelay:
             self.connected = False
             if producer is not None:
                 await _stop_quietly(producer)
+            if self._postgres is not None:
+                await self._postgres.close()
 
     async def _idle(self) -> None:
         """Until a commit (or the poll interval), then a little longer for company."""
@@ -138,6 +148,35 @@ class OutboxRelay:
             sent.append(row.id)
             EVENTS_PUBLISHED.labels(row.topic).inc()
         return sent, None
+
+    async def _fetch(self) -> list[_Row]:
+        if self._postgres is None:
+            return await asyncio.to_thread(self._fetch_unsent)
+        table, limit = self._outbox.name, self._settings.outbox_batch_size
+        async with self._postgres.transaction() as transaction:
+            (rows,) = await transaction.all_at_once([(
+                f"SELECT id, topic, key, payload FROM {table} WHERE sent_at IS NULL ORDER BY id LIMIT %s",
+                [limit],
+            )])
+            pending = len(rows)
+            if pending >= limit:
+                (counted,) = await transaction.all_at_once(
+                    [(f"SELECT count(*) FROM {table} WHERE sent_at IS NULL", [])]
+                )
+                pending = int(counted[0][0])
+        OUTBOX_PENDING.set(pending)
+        return [_Row(r[0], r[1], r[2], bytes(r[3])) for r in rows]
+
+    async def _mark(self, ids: list[int]) -> None:
+        if self._postgres is None:
+            await asyncio.to_thread(self._mark_sent, ids)
+            return
+        async with self._postgres.transaction() as transaction:
+            await transaction.run_all([(
+                f"UPDATE {self._outbox.name} SET sent_at = %s, attempts = attempts + 1 WHERE id = ANY(%s)",
+                [(utcnow(), ids)],
+            )])
+        self.published += len(ids)
 
     def _fetch_unsent(self) -> list[_Row]:
         outbox = self._outbox
