@@ -73,7 +73,6 @@ class ServiceRuntime(Generic[UoW]):
     def uow(self) -> UoW:
         return self._uow_class(
             self.session_factory,
-            self.tables,
             source=f"lifeline/{self.name}",
             topic_name=self.settings.topic,
             on_commit=self.relay.notify,

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from shared.messaging.tables import INBOX, OUTBOX
 from shared.rawsql import DriverStatements, StatementText
 
 
@@ -36,7 +37,7 @@ class InboxRow:
 class MessagingStatements(StatementText):
     def outbox_insert(self, rows: Sequence[OutboxRow]) -> tuple[str, list[Sequence[Any]]]:
         return (
-            "INSERT INTO outbox (event_id, topic, key, event_type, payload, created_at, attempts) "
+            f"INSERT INTO {OUTBOX} (event_id, topic, key, event_type, payload, created_at, attempts) "
             "VALUES (?, ?, ?, ?, ?, ?, 0)",
             [(r.event_id, r.topic, r.key, r.event_type, r.payload, self._time(r.created_at))
              for r in rows],
@@ -51,12 +52,12 @@ class MessagingStore(DriverStatements, MessagingStatements):
     def processed_among(self, event_ids: Collection[str]) -> set[str]:
         """The ids among these that the inbox holds already."""
         ids_in, params = self._in(sorted(event_ids))
-        return {row[0] for row in self._all(f"SELECT event_id FROM inbox WHERE event_id {ids_in}", params)}
+        return {row[0] for row in self._all(f"SELECT event_id FROM {INBOX} WHERE event_id {ids_in}", params)}
 
     def insert_inbox(self, rows: Sequence[InboxRow], processed_at: datetime) -> None:
         at = self._time(processed_at)
         self._run(
-            "INSERT INTO inbox (event_id, topic, event_type, processed_at) VALUES (?, ?, ?, ?)",
+            f"INSERT INTO {INBOX} (event_id, topic, event_type, processed_at) VALUES (?, ?, ?, ?)",
             [(r.event_id, r.topic, r.event_type, at) for r in rows],
             many=True,
         )

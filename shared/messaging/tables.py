@@ -27,9 +27,15 @@ class MessagingTables:
     inbox: Table
 
 
+#: Every service's outbox and inbox tables, by these names (shared/messaging/store.py
+#: writes them through the driver).
+OUTBOX = "outbox"
+INBOX = "inbox"
+
+
 def add_messaging_tables(metadata: MetaData) -> MessagingTables:
     outbox = Table(
-        "outbox",
+        OUTBOX,
         metadata,
         Column("id", _Id, primary_key=True, autoincrement=True),
         Column("event_id", String(200), nullable=False, unique=True),
@@ -44,7 +50,7 @@ def add_messaging_tables(metadata: MetaData) -> MessagingTables:
     )
     Index("ix_outbox_unsent", outbox.c.sent_at, outbox.c.id)
     inbox = Table(
-        "inbox",
+        INBOX,
         metadata,
         Column("event_id", String(200), primary_key=True),
         Column("topic", String(200), nullable=False),

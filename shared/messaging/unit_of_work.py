@@ -17,7 +17,6 @@ from shared.events.codec import wrap
 from shared.events.envelope import CloudEvent, utcnow
 from shared.events.payloads import EventPayload
 from shared.messaging.store import InboxRow, MessagingStore, OutboxRow
-from shared.messaging.tables import MessagingTables
 
 _sqlite_writers: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
 _sqlite_writers_guard = threading.Lock()
@@ -41,14 +40,12 @@ class SqlUnitOfWork:
     def __init__(
         self,
         session_factory: sessionmaker[Any],
-        tables: MessagingTables,
         *,
         source: str,
         topic_name: Callable[[str], str] = lambda name: name,
         on_commit: Callable[[], None] | None = None,
     ) -> None:
         self._session_factory = session_factory
-        self._tables = tables
         self._source = source
         self._topic_name = topic_name
         self._on_commit = on_commit

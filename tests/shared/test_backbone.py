@@ -45,7 +45,7 @@ class Toy:
 
     def uow(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(
-            self.sessions, tables, source="lifeline/toy", topic_name=self.settings.topic,
+            self.sessions, source="lifeline/toy", topic_name=self.settings.topic,
             on_commit=self.relay.notify,
         )
 

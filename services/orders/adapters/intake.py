@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from services.orders.domain.model import CatalogItem, Line, RationRule
+from services.orders.domain.model import CatalogItem, Line, OrderView, RationRule
 from services.orders.domain.rules import PastLine
 from shared.messaging.store import MessagingStatements, OutboxRow
 from shared.pipelined import PipelinedTransaction
@@ -121,15 +121,16 @@ class IntakeStatements(StatementText):
             ("INSERT INTO orders (id, household_id, community_id, status, priority, contactless, "
              "note, created_at, updated_at, closed_plan_ids, caller, idempotency_key, "
              "request_fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-             [(o.id, o.household_id, o.community_id, o.status, o.priority, o.contactless,
-               o.note, self._time(o.placed_at), self._time(o.placed_at), self._json([]),
-               o.caller, o.idempotency_key, o.request_fingerprint)
+             [(o.order.id, o.order.household_id, o.order.community_id, o.order.status,
+               o.order.priority, o.order.contactless, o.order.note, self._time(o.order.created_at),
+               self._time(o.order.updated_at), self._json([]), o.caller, o.idempotency_key,
+               o.request_fingerprint)
               for o in orders]),
             ("INSERT INTO order_lines (order_id, position, sku, quantity) VALUES (?, ?, ?, ?)",
-             [(o.id, i, line.sku, line.quantity) for o in orders for i, line in enumerate(o.lines)]),
+             [(o.order.id, i, line.sku, line.quantity) for o in orders for i, line in enumerate(o.lines)]),
             ("INSERT INTO order_timeline (order_id, at, status, detail) VALUES (?, ?, ?, ?)",
-             [(o.id, self._time(o.placed_at), o.status,
-               self._json({"priority": o.priority, "by": o.caller})) for o in orders]),
+             [(o.order.id, self._time(o.order.created_at), o.order.status,
+               self._json({"priority": o.order.priority, "by": o.caller})) for o in orders]),
         ]
         return statements
 
@@ -178,14 +179,9 @@ class IntakeStore(DriverStatements, IntakeStatements):
 
 @dataclass(frozen=True)
 class NewOrder:
-    id: str
-    household_id: str
-    community_id: str
-    status: str
-    priority: str
-    contactless: bool
-    note: str | None
-    placed_at: datetime
+    """An order as placed, with what only the write needs: who asked, and with which key."""
+
+    order: OrderView
     caller: str
     idempotency_key: str | None
     request_fingerprint: str

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from datetime import datetime
 
 
 class OrderStatus(enum.StrEnum):
@@ -82,3 +83,28 @@ class HouseholdProfile:
 class Line:
     sku: str
     quantity: int
+
+
+@dataclass(frozen=True)
+class OrderView:
+    """What the API shows of an order; on the intake hot path, what is written of it."""
+
+    id: str
+    household_id: str
+    community_id: str
+    status: str
+    priority: str
+    contactless: bool
+    note: str | None
+    created_at: datetime
+    updated_at: datetime
+    status_reason: str | None = None
+    depot_id: str | None = None
+    plan_id: str | None = None
+    vehicle_id: str | None = None
+    stop_id: str | None = None
+    eta: datetime | None = None
+    window_start: datetime | None = None
+    window_end: datetime | None = None
+    delivered_at: datetime | None = None
+    received_by: str | None = None

@@ -25,7 +25,7 @@ from services.orders.domain.commands import (
     RegisterHousehold,
 )
 from services.orders.domain.ids import new_order_id
-from services.orders.domain.model import HouseholdProfile, Line, OrderStatus
+from services.orders.domain.model import HouseholdProfile, Line, OrderStatus, OrderView
 from services.orders.service_layer.unit_of_work import OrdersUnitOfWork
 from shared.auth import Principal
 from shared.events import payloads
@@ -178,41 +178,16 @@ def get_household(household_id: str, principal: Principal, uow: OrdersUnitOfWork
 
 # --- orders ------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class OrderView:
-    """What the API shows of an order (built without the ORM on the intake hot path)."""
-
-    id: str
-    household_id: str
-    community_id: str
-    status: str
-    priority: str
-    contactless: bool
-    note: str | None
-    created_at: datetime
-    updated_at: datetime
-    status_reason: str | None = None
-    depot_id: str | None = None
-    plan_id: str | None = None
-    vehicle_id: str | None = None
-    stop_id: str | None = None
-    eta: datetime | None = None
-    window_start: datetime | None = None
-    window_end: datetime | None = None
-    delivered_at: datetime | None = None
-    received_by: str | None = None
-
-    @classmethod
-    def of(cls, order: Order) -> OrderView:
-        return cls(
-            id=order.id, household_id=order.household_id, community_id=order.community_id,
-            status=order.status, priority=order.priority, contactless=order.contactless,
-            note=order.note, created_at=utc(order.created_at), updated_at=utc(order.updated_at),
-            status_reason=order.status_reason, depot_id=order.depot_id, plan_id=order.plan_id,
-            vehicle_id=order.vehicle_id, stop_id=order.stop_id, eta=utc(order.eta),
-            window_start=utc(order.window_start), window_end=utc(order.window_end),
-            delivered_at=utc(order.delivered_at), received_by=order.received_by,
-        )
+def order_view(order: Order) -> OrderView:
+    return OrderView(
+        id=order.id, household_id=order.household_id, community_id=order.community_id,
+        status=order.status, priority=order.priority, contactless=order.contactless,
+        note=order.note, created_at=utc(order.created_at), updated_at=utc(order.updated_at),
+        status_reason=order.status_reason, depot_id=order.depot_id, plan_id=order.plan_id,
+        vehicle_id=order.vehicle_id, stop_id=order.stop_id, eta=utc(order.eta),
+        window_start=utc(order.window_start), window_end=utc(order.window_end),
+        delivered_at=utc(order.delivered_at), received_by=order.received_by,
+    )
 
 
 @dataclass
@@ -472,9 +447,7 @@ class _IntakeBatch:
             note=cmd.note, created_at=self._now, updated_at=self._now,
         )
         self.orders.append(NewOrder(
-            id=order.id, household_id=order.household_id, community_id=order.community_id,
-            status=order.status, priority=priority, contactless=cmd.contactless, note=cmd.note,
-            placed_at=self._now, caller=cmd.caller, idempotency_key=cmd.idempotency_key,
+            order, caller=cmd.caller, idempotency_key=cmd.idempotency_key,
             request_fingerprint=cmd.request_fingerprint, lines=lines,
         ))
         self.events.append(payloads.OrderPlaced(
@@ -515,7 +488,7 @@ def _key_reused(order_id: str) -> Conflict:
 def _replay(existing: Order, cmd: PlaceOrder, uow: OrdersUnitOfWork) -> OrderDetails:
     if existing.request_fingerprint != cmd.request_fingerprint:
         raise _key_reused(existing.id)
-    return OrderDetails(OrderView.of(existing), uow.orders.lines([existing.id])[existing.id])
+    return OrderDetails(order_view(existing), uow.orders.lines([existing.id])[existing.id])
 
 
 def can_see(principal: Principal, order: Order) -> bool:
@@ -534,7 +507,7 @@ def get_order(order_id: str, principal: Principal, uow: OrdersUnitOfWork) -> Ord
         # Someone else's order is "not found", never "forbidden": no object-level leak.
         if order is None or not can_see(principal, order):
             raise NotFound(f"order {order_id} not found", order_id=order_id)
-        return OrderDetails(OrderView.of(order), uow.orders.lines([order.id])[order.id],
+        return OrderDetails(order_view(order), uow.orders.lines([order.id])[order.id],
                             uow.orders.timeline(order.id))
 
 
@@ -558,7 +531,7 @@ def list_orders(
         more = len(orders) > limit
         orders = orders[:limit]
         lines = uow.orders.lines([order.id for order in orders])
-        items = [OrderDetails(OrderView.of(order), lines[order.id]) for order in orders]
+        items = [OrderDetails(order_view(order), lines[order.id]) for order in orders]
     return items, (orders[-1].id if more and orders else None)
 
 
@@ -585,7 +558,7 @@ def cancel_order(cmd: CancelOrder, principal: Principal, uow: OrdersUnitOfWork) 
                 "reason": cmd.reason, "by": f"{principal.role}:{principal.subject}",
             })
             uow.publish(payloads.OrderCancelled(order_id=order.id, reason=cmd.reason))
-        details = OrderDetails(OrderView.of(order), uow.orders.lines([order.id])[order.id],
+        details = OrderDetails(order_view(order), uow.orders.lines([order.id])[order.id],
                                uow.orders.timeline(order.id))
         uow.commit()
         return details
