@@ -52,8 +52,10 @@ class PipelinedTransaction:
 
 
 class AsyncPostgres:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, application_name: str) -> None:
         self._conninfo = libpq_url(url)
+        # Named, so an operator (or a test) can find it in pg_stat_activity.
+        self._application_name = application_name
         self._connection: psycopg.AsyncConnection[Any] | None = None
 
     @contextlib.asynccontextmanager
@@ -75,5 +77,7 @@ class AsyncPostgres:
 
     async def _connect(self) -> psycopg.AsyncConnection[Any]:
         if self._connection is None or self._connection.closed:
-            self._connection = await psycopg.AsyncConnection.connect(self._conninfo)
+            self._connection = await psycopg.AsyncConnection.connect(
+                self._conninfo, application_name=self._application_name
+            )
         return self._connection

@@ -44,7 +44,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=runtime.lifespan,
     )
     app.state.runtime = runtime
-    postgres = None if is_sqlite(runtime.engine) else AsyncPostgres(settings.database_url("orders"))
+    postgres = (
+        None if is_sqlite(runtime.engine)
+        else AsyncPostgres(settings.database_url("orders"), application_name="lifeline-orders-intake")
+    )
     if postgres is not None:
         runtime.add_shutdown(postgres.close)
     app.state.order_placement = OrderPlacement(

@@ -54,7 +54,9 @@ class OutboxRelay:
         # (see shared/pipelined.py).
         self._postgres = (
             None if engine.dialect.name == "sqlite"
-            else AsyncPostgres(engine.url.render_as_string(hide_password=False))
+            else AsyncPostgres(
+                engine.url.render_as_string(hide_password=False), application_name=f"lifeline-{name}-relay"
+            )
         )
         self._outbox = tables.outbox
         self._settings = settings

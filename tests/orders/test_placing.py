@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from sqlalchemy import text
 
 from services.orders.domain.commands import PlaceOrder
 from services.orders.domain.model import Line
@@ -243,3 +244,30 @@ async def test_one_batch_decides_each_order_against_the_ones_before_it(orders: O
     assert sorted(o["id"] for o in listed.json()["items"]) == sorted([placed[0].order.id, keyed[0].order.id])
     published = await read_topic(orders.settings, topics.ORDERS.name, expected=3, timeout_s=5)
     assert sorted(e.data["order_id"] for e in published) == sorted([placed[0].order.id, keyed[0].order.id])
+
+
+async def test_intake_recovers_when_its_postgresql_connection_breaks(orders: Orders) -> None:
+    """On PostgreSQL the intake keeps one async connection (shared/pipelined.py). When the
+    server drops it (a restart, a proxy hang-up), the orders in flight are placed through
+    the synchronous path and the next batch opens a new connection: nobody sees an error."""
+    if orders.app.state.order_placement.uses_async_connection is False:
+        pytest.skip("SQLite: the intake has no connection of its own to lose")
+    engine = orders.app.state.runtime.engine
+
+    def intake_backends(terminate: bool = False) -> set[int]:
+        query = "SELECT pid FROM pg_stat_activity WHERE application_name = 'lifeline-orders-intake'"
+        if terminate:
+            query = query.replace("SELECT pid", "SELECT pg_terminate_backend(pid)")
+        with engine.connect() as connection:
+            return {row[0] for row in connection.execute(text(query))}
+
+    assert (await orders.order(orders.resident("H-A"), [("VEG-BOX", 1)])).status_code == 201
+    before = intake_backends()
+    assert before, "the intake placed its order on its own connection"
+    intake_backends(terminate=True)
+    for _ in range(3):
+        assert (await orders.order(orders.resident("H-A"), [("VEG-BOX", 1)])).status_code == 201
+    after = intake_backends()
+    assert after and not after & before, "a new connection replaced the broken one"
+    listed = await orders.client.get("/v1/orders", headers=orders.resident("H-A"))
+    assert len(listed.json()["items"]) == 4
