@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -246,8 +246,9 @@ def bench_orders(settings: Settings, n: int, size: int) -> list[Phase]:
     check_failed_events_leave_nothing(runtime, households, topic)
     n += 10
     with runtime.engine.connect() as connection:
-        statuses = dict(connection.execute(text("SELECT status, count(*) FROM orders GROUP BY status")).all())
-        timeline = dict(connection.execute(text(
+        statuses: dict[str, int] = dict(
+            connection.execute(text("SELECT status, count(*) FROM orders GROUP BY status")).all())  # type: ignore[arg-type]
+        timeline: dict[str, int] = dict(connection.execute(text(
             "SELECT status, count(*) FROM order_timeline GROUP BY status")).all())
         depots = connection.execute(text("SELECT count(*) FROM orders WHERE depot_id LIKE 'DC-%' "
                                          "AND status_reason IS NULL")).scalar_one()
@@ -331,7 +332,7 @@ def bench_routing(settings: Settings, n: int, size: int) -> list[Phase]:
     phases.append(feed("routing: late order.placed", runner, orders_topic, late, size))
     check_transitions(runtime, settings, now)
     with runtime.engine.connect() as connection:
-        statuses = dict(connection.execute(text(
+        statuses: dict[str, int] = dict(connection.execute(text(
             "SELECT status, count(*) FROM demandorder WHERE order_id LIKE '01BENCH%' "
             "GROUP BY status")).all())
         rows = connection.execute(text(
@@ -367,7 +368,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     for service, job in jobs:
         url = make_database(args.database_url, workdir, tag, service)
         settings = Settings(mode="test", var_dir=str(workdir), topic_prefix=f"bench{tag}.",
-                            **{f"{service}_database_url": url})
+                            **cast(dict[str, Any], {f"{service}_database_url": url}))
         try:
             for phase in job(settings, args.orders, args.batch):
                 print(phase.line())

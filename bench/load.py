@@ -28,6 +28,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -269,7 +270,7 @@ async def main() -> None:
     ports = {s: free_port() for s in SERVICES}
     urls = database_urls(args.database_url, tmp, tag)
     settings = Settings(mode="test", broker_url=broker.url, topic_prefix=f"load{tag}.", var_dir=str(tmp),
-                        **{f"{s}_database_url": urls[s] for s in SERVICES})
+                        **cast(dict[str, Any], {f"{s}_database_url": urls[s] for s in SERVICES}))
     env = {"LIFELINE_MODE": "test", "LIFELINE_BROKER_URL": broker.url, "LIFELINE_TOPIC_PREFIX": settings.topic_prefix,
            "LIFELINE_VAR_DIR": str(tmp), "LIFELINE_LOG_LEVEL": "WARNING",
            **{f"LIFELINE_{s.upper()}_DATABASE_URL": urls[s] for s in SERVICES},
@@ -309,7 +310,7 @@ async def main() -> None:
             drain_deadline = time.perf_counter() + 30
             while time.perf_counter() < drain_deadline and not all(o in clock.seen_at for o in step.sent_at):
                 await asyncio.sleep(0.2)
-            cpu_ms = {name: 1000 * (cpu_seconds(pids[name]) - before) / max(len(step.sent_at), 1)
+            cpu_ms = {name: 1000 * (cpu_seconds(pids[name] or 0) - before) / max(len(step.sent_at), 1)
                       for name, before in cpu_before.items()}
             cpu_rows.append((rate, cpu_ms))
             e2e = [(clock.seen_at[o][0] - sent) * 1000 for o, sent in step.sent_at.items() if o in clock.seen_at]

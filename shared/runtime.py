@@ -129,6 +129,8 @@ class ServiceRuntime(Generic[UoW]):
             for stop in self._shutdown:
                 await stop()
             self.engine.dispose()
+            # What start-up froze may be freed again (a test process starts many services).
+            gc.unfreeze()
 
 
 def _settle_garbage_collector() -> None:
