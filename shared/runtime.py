@@ -18,7 +18,7 @@ from sqlalchemy import MetaData
 
 from shared import migrations
 from shared.db import create_schema, make_engine, ping, session_factory
-from shared.messaging.consumer import ConsumerRunner, Handler
+from shared.messaging.consumer import BatchHandler, ConsumerRunner, Handler
 from shared.messaging.kafka import ensure_topics
 from shared.messaging.relay import OutboxRelay
 from shared.messaging.tables import MessagingTables
@@ -41,6 +41,7 @@ class ServiceRuntime(Generic[UoW]):
         uow_class: type[UoW],
         consumed_topics: list[str],
         handlers: Mapping[str, Handler],
+        batch_handlers: Mapping[str, BatchHandler] | None = None,
     ) -> None:
         self.name = name
         self.settings = settings
@@ -64,7 +65,9 @@ class ServiceRuntime(Generic[UoW]):
             topics=consumed_topics,
             handlers=handlers,
             uow_factory=self.uow,
+            # a memory-only broker forgets topics on restart: recreate them before (re)joining
             before_start=lambda: ensure_topics(settings),
+            batch_handlers=batch_handlers,
         )
         self._tasks: list[asyncio.Task[None]] = []
         self._background: list[Callable[[], asyncio.Task[None]]] = []

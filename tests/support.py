@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import create_engine, text
 
@@ -19,6 +20,12 @@ from shared.auth import TokenService
 from shared.settings import Settings
 
 TEST_DATABASE_URL = os.environ.get("LIFELINE_TEST_DATABASE_URL")
+#: For tests of PostgreSQL-only behaviour: they run in the suite's PostgreSQL pass
+#: (``.ci/run`` runs the suite on SQLite, then on PostgreSQL).
+NEEDS_POSTGRES = pytest.mark.skipif(
+    not TEST_DATABASE_URL,
+    reason="PostgreSQL-only: runs when LIFELINE_TEST_DATABASE_URL is set (the suite's PostgreSQL pass)",
+)
 
 
 def database_url_for(service: str, tmp_path: Path, tag: str) -> str:

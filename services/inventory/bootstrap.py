@@ -11,11 +11,9 @@ from services.inventory.adapters.orm import InventoryTable, messaging
 from services.inventory.config import InventoryConfig
 from services.inventory.entrypoints.consumers import CONSUMED_TOPICS, build_batch_handlers, build_handlers
 from services.inventory.entrypoints.http import catalog, stock
-from services.inventory.entrypoints.stock_consumer import InventoryConsumer
 from services.inventory.service_layer.handlers import Context, expire_backorders
 from services.inventory.service_layer.unit_of_work import InventoryUnitOfWork
 from shared.http import create_app as create_http_app
-from shared.messaging.kafka import ensure_topics
 from shared.observability import configure_logging, health_router
 from shared.runtime import ServiceRuntime
 from shared.settings import Settings, get_settings
@@ -33,28 +31,16 @@ def build_runtime(
     settings: Settings, context: Context | None = None
 ) -> ServiceRuntime[InventoryUnitOfWork]:
     context = context or Context(config=InventoryConfig())
-    handlers = build_handlers(context)
-    runtime = ServiceRuntime(
+    return ServiceRuntime(
         name="inventory",
         settings=settings,
         metadata=InventoryTable.metadata,
         tables=messaging,
         uow_class=InventoryUnitOfWork,
         consumed_topics=CONSUMED_TOPICS,
-        handlers=handlers,
-    )
-    # Same runner, plus a bulk path for batches of warehouse receipts.
-    runtime.consumer = InventoryConsumer(
-        settings=settings,
-        topics_consumed=CONSUMED_TOPICS,
-        handlers_by_type=handlers,
+        handlers=build_handlers(context),
         batch_handlers=build_batch_handlers(context),
-        uow_factory=runtime.uow,
-        context=context,
-        # a memory-only broker forgets topics on restart: recreate them before (re)joining
-        before_start=lambda: ensure_topics(settings),
     )
-    return runtime
 
 
 def create_app(

@@ -26,14 +26,13 @@ from services.routing.adapters.orm import RoutingTable
 from shared import migrations
 from shared.db import make_engine
 from shared.settings import DEV_JWT_SECRET, ServiceName, Settings, get_settings
-from tests.support import TEST_DATABASE_URL
+from tests.support import NEEDS_POSTGRES, TEST_DATABASE_URL
 
 METADATA: dict[ServiceName, MetaData] = {
     "orders": OrdersTable.metadata,
     "inventory": InventoryTable.metadata,
     "routing": RoutingTable.metadata,
 }
-NO_POSTGRES = "LIFELINE_TEST_DATABASE_URL is unset: PostgreSQL migrations not checked (set it to a postgresql:// URL)"
 
 
 def _psycopg(url: str) -> str:
@@ -43,8 +42,7 @@ def _psycopg(url: str) -> str:
 @pytest.fixture
 def pg_schema_url() -> Iterator[str]:
     """A fresh, empty PostgreSQL schema, first on the connection's search_path."""
-    if not TEST_DATABASE_URL:
-        pytest.skip(NO_POSTGRES)
+    assert TEST_DATABASE_URL, "only for tests marked NEEDS_POSTGRES"
     schema = f"mig_{uuid.uuid4().hex[:10]}"
     admin = create_engine(_psycopg(TEST_DATABASE_URL))
     with admin.begin() as connection:
@@ -58,7 +56,7 @@ def pg_schema_url() -> Iterator[str]:
         admin.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=NEEDS_POSTGRES)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/empty.db"
@@ -172,6 +170,7 @@ def test_lifeline_migrate_migrates_every_service(tmp_path: Path, monkeypatch: py
         get_settings.cache_clear()
 
 
+@NEEDS_POSTGRES
 def test_replicas_migrating_at_once_take_turns(pg_schema_url: str) -> None:
     """Two processes upgrading one PostgreSQL schema together: both succeed (advisory lock)."""
     env = {**os.environ, "LIFELINE_ORDERS_DATABASE_URL": pg_schema_url, "LIFELINE_LOG_LEVEL": "WARNING"}

@@ -15,6 +15,7 @@ from shared.events import topics
 from shared.http import DomainError
 from shared.settings import Settings
 from tests.orders.conftest import Orders, read_topic, start_orders
+from tests.support import NEEDS_POSTGRES
 
 
 async def test_a_resident_places_an_order_and_it_is_published(
@@ -246,12 +247,11 @@ async def test_one_batch_decides_each_order_against_the_ones_before_it(orders: O
     assert sorted(e.data["order_id"] for e in published) == sorted([placed[0].order.id, keyed[0].order.id])
 
 
+@NEEDS_POSTGRES
 async def test_intake_recovers_when_its_postgresql_connection_breaks(orders: Orders) -> None:
     """On PostgreSQL the intake keeps one async connection (shared/pipelined.py). When the
     server drops it (a restart, a proxy hang-up), the orders in flight are placed through
     the synchronous path and the next batch opens a new connection: nobody sees an error."""
-    if orders.app.state.order_placement.uses_async_connection is False:
-        pytest.skip("SQLite: the intake has no connection of its own to lose")
     engine = orders.app.state.runtime.engine
 
     def intake_backends(terminate: bool = False) -> set[int]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -38,14 +39,15 @@ class ReservationStore(DriverStatements):
         return bool(self._all("SELECT 1 FROM allocations WHERE order_id = ?", (order_id,)))
 
     def available_at(self, depot_ids: Sequence[str], skus: Sequence[str]) -> dict[tuple[str, str], int]:
-        depot_marks = ", ".join("?" * len(depot_ids))
-        sku_marks = ", ".join("?" * len(skus))
-        rows = self._all(
-            "SELECT depot_id, sku, on_hand - reserved FROM stock "
-            f"WHERE depot_id IN ({depot_marks}) AND sku IN ({sku_marks})",
-            [*depot_ids, *skus],
+        return _available(self._all(*self._available_query(depot_ids, skus)))
+
+    def _available_query(self, depot_ids: Sequence[str], skus: Sequence[str]) -> tuple[str, list[object]]:
+        depots_in, depot_params = self._in(depot_ids)
+        skus_in, sku_params = self._in(skus)
+        return (
+            f"SELECT depot_id, sku, on_hand - reserved FROM stock WHERE depot_id {depots_in} AND sku {skus_in}",
+            [*depot_params, *sku_params],
         )
-        return {(r[0], r[1]): int(r[2]) for r in rows}
 
     def cold_chain_of(self, skus: Sequence[str]) -> dict[str, bool]:
         marks = ", ".join("?" * len(skus))
@@ -169,17 +171,10 @@ class ReservationStore(DriverStatements):
             (f"SELECT order_id FROM allocations WHERE order_id {orders_in}", order_params)
         ]
         if depot_ids and skus:
-            depots_in, depot_params = self._in(depot_ids)
-            skus_in, sku_params = self._in(skus)
-            queries.append((
-                "SELECT depot_id, sku, on_hand - reserved FROM stock "
-                f"WHERE depot_id {depots_in} AND sku {skus_in}",
-                [*depot_params, *sku_params],
-            ))
+            queries.append(self._available_query(depot_ids, skus))
         results = self._all_at_once(queries)
         allocated = {row[0] for row in results[0]}
-        available = {(r[0], r[1]): int(r[2]) for r in results[1]} if len(results) > 1 else {}
-        return allocated, available
+        return allocated, _available(results[1]) if len(results) > 1 else {}
 
     def reserve_totals(self, totals: Mapping[tuple[str, str], int], now: datetime) -> list[StockRow]:
         """``reserved += total`` for each (depot, SKU), each only if that many are
@@ -204,3 +199,7 @@ class ReservationStore(DriverStatements):
             "INSERT INTO backorder_lines (order_id, sku, priority_rank, placed_at) VALUES (?, ?, ?, ?)",
             [(a.order_id, x.sku, a.priority.rank, self._time(a.placed_at)) for a in allocations for x in a.lines],
         )
+
+
+def _available(rows: Sequence[Any]) -> dict[tuple[str, str], int]:
+    return {(r[0], r[1]): int(r[2]) for r in rows}

@@ -48,8 +48,7 @@ def build_handlers(ctx: Context) -> dict[str, Handler]:
         )
 
     def on_stock(uow: SqlUnitOfWork, payload: StockEvent, event: CloudEvent) -> None:
-        if contains_nul(event.model_dump(mode="json")):
-            raise PoisonEvent("a stock event must not contain NUL characters")
+        _refuse_nul(event)
         try:
             handlers.record_stock_movement(_inv(uow), handlers.stock_command(payload, event.id), ctx)
         except StockRuleViolation as exc:
@@ -80,10 +79,34 @@ def build_handlers(ctx: Context) -> dict[str, Handler]:
 
 
 def build_batch_handlers(ctx: Context) -> dict[str, BatchHandler]:
+    """Runs of placed orders are reserved together; runs of receipts (the bulk of warehouse
+    traffic, and they commute) are applied with one upsert per stock row. A poison event
+    in a run fails the run, and the runner then applies its events one by one, which
+    dead-letters the poison alone."""
+
     def on_placed_together(uow: SqlUnitOfWork, events: list[tuple[OrderPlaced, CloudEvent]]) -> None:
         reservations.reserve_orders(_inv(uow), [_reserve(payload) for payload, _ in events], ctx)
 
-    return {OrderPlaced.TYPE: cast(BatchHandler, on_placed_together)}
+    def on_received_together(uow: SqlUnitOfWork, events: list[tuple[StockReceived, CloudEvent]]) -> None:
+        for payload, event in events:
+            _refuse_nul(event)
+            try:
+                handlers.require_known(_inv(uow), payload.depot_id, payload.sku, ctx)
+            except StockRuleViolation as exc:
+                raise PoisonEvent(str(exc)) from exc
+        handlers.record_receipts(
+            _inv(uow), [handlers.stock_command(payload, event.id) for payload, event in events], ctx
+        )
+
+    return {
+        OrderPlaced.TYPE: cast(BatchHandler, on_placed_together),
+        StockReceived.TYPE: cast(BatchHandler, on_received_together),
+    }
+
+
+def _refuse_nul(event: CloudEvent) -> None:
+    if contains_nul(event.model_dump(mode="json")):
+        raise PoisonEvent("a stock event must not contain NUL characters")
 
 
 def _reserve(payload: OrderPlaced) -> ReserveOrder:

@@ -222,7 +222,7 @@ def record_stock_movement(uow: InventoryUnitOfWork, cmd: RecordStockMovement, ct
 
 
 def record_receipts(uow: InventoryUnitOfWork, receipts: list[RecordStockMovement], ctx: Context) -> None:
-    """Many ``received`` events at once (the consumer's bulk path): one upsert per stock
+    """Many ``received`` events at once (a run of them in one consumer poll): one upsert per stock
     row, the ledger rows in one statement, then backorders served once per SKU. The
     caller has checked depots and SKUs (``require_known``)."""
     if not receipts:
@@ -367,7 +367,7 @@ def reserve_order(uow: InventoryUnitOfWork, cmd: ReserveOrder, ctx: Context) -> 
         return
     now = ctx.now()
     lines = merge_lines(cmd.lines)
-    known = _cold_chain_of(uow, [line.sku for line in lines], ctx)
+    known = cold_chain_of(uow, [line.sku for line in lines], ctx)
     unknown = [line.sku for line in lines if line.sku not in known]
     if unknown:
         allocation, rejected = rejected_for_unknown(cmd, lines, unknown)
@@ -375,7 +375,7 @@ def reserve_order(uow: InventoryUnitOfWork, cmd: ReserveOrder, ctx: Context) -> 
         uow.publish(rejected)
         return
     needs_cold = any(known.values())
-    _candidates(uow, cmd.community_id, needs_cold, ctx)  # cached now: no ORM query in the pipeline
+    candidates_for(uow, cmd.community_id, needs_cold, ctx)  # cached now: no ORM query in the pipeline
     # On PostgreSQL one pipeline: the writes (savepoint, ledger, allocation, outbox) travel
     # with the next read or at the end, in order, instead of a round trip each.
     with hot.batch():
@@ -431,7 +431,7 @@ def _shortage_reason(lines: list[Line], cold: bool) -> str:
     return f"no {kind} holds all of {wanted}; waiting for stock"
 
 
-def _cold_chain_of(uow: InventoryUnitOfWork, skus: list[str], ctx: Context) -> dict[str, bool]:
+def cold_chain_of(uow: InventoryUnitOfWork, skus: list[str], ctx: Context) -> dict[str, bool]:
     """Known SKUs among ``skus`` and whether each needs the cold chain (cached)."""
     cache = ctx.catalog.cold_chain
     known: dict[str, bool] = {}
@@ -449,7 +449,7 @@ def _cold_chain_of(uow: InventoryUnitOfWork, skus: list[str], ctx: Context) -> d
     return known
 
 
-def _candidates(
+def candidates_for(
     uow: InventoryUnitOfWork, community_id: str, needs_cold_chain: bool, ctx: Context
 ) -> list[model.Depot]:
     """The depots that may serve ``community_id``, best first (cached)."""
@@ -481,8 +481,8 @@ def _allocate(
     hot = uow.hot
     skus = [line.sku for line in lines]
     if needs_cold is None:
-        needs_cold = any(_cold_chain_of(uow, skus, ctx).values())
-    candidates = _candidates(uow, community_id, needs_cold, ctx)
+        needs_cold = any(cold_chain_of(uow, skus, ctx).values())
+    candidates = candidates_for(uow, community_id, needs_cold, ctx)
     if not candidates:
         return None
     available = hot.available_at([d.id for d in candidates], skus)

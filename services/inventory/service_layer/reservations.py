@@ -25,11 +25,11 @@ from services.inventory.domain.model import merge_lines
 from services.inventory.service_layer.handlers import (
     RESERVED,
     Context,
-    _candidates,
-    _cold_chain_of,
     allocation_of,
     backordered,
+    candidates_for,
     check_low,
+    cold_chain_of,
     rejected_for_unknown,
     reserved_event,
     reserved_ledger,
@@ -49,14 +49,14 @@ def reserve_orders(uow: InventoryUnitOfWork, cmds: Sequence[ReserveOrder], ctx: 
     now = ctx.now()
     lines_of = {cmd.order_id: merge_lines(cmd.lines) for cmd in cmds}
     skus = sorted({line.sku for lines in lines_of.values() for line in lines})
-    cold_chain = _cold_chain_of(uow, skus, ctx)
+    cold_chain = cold_chain_of(uow, skus, ctx)
     candidates_of: dict[str, list[str]] = {}
     for cmd in cmds:
         lines = lines_of[cmd.order_id]
         if all(line.sku in cold_chain for line in lines):
             needs_cold = any(cold_chain[line.sku] for line in lines)
             candidates_of[cmd.order_id] = [
-                depot.id for depot in _candidates(uow, cmd.community_id, needs_cold, ctx)
+                depot.id for depot in candidates_for(uow, cmd.community_id, needs_cold, ctx)
             ]
     depot_ids = sorted({depot_id for ids in candidates_of.values() for depot_id in ids})
     allocated, available = hot.read_for_reservations(list(lines_of), depot_ids, skus)

@@ -305,10 +305,6 @@ class OrderPlacement:
         self._postgres = postgres
         self._on_published = on_published
 
-    @property
-    def uses_async_connection(self) -> bool:
-        return self._postgres is not None
-
     async def __call__(self, requests: Sequence[tuple[PlaceOrder, Principal]]) -> list[Placed | Exception]:
         if self._postgres is not None:
             try:
