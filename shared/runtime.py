@@ -16,7 +16,7 @@ from typing import Generic, TypeVar
 from fastapi import FastAPI
 from sqlalchemy import MetaData
 
-from shared import migrations
+from shared import clock, migrations
 from shared.db import create_schema, make_engine, ping, session_factory
 from shared.messaging.consumer import BatchHandler, ConsumerRunner, Handler
 from shared.messaging.kafka import ensure_topics
@@ -45,6 +45,7 @@ class ServiceRuntime(Generic[UoW]):
     ) -> None:
         self.name = name
         self.settings = settings
+        clock.configure(settings.clock_start, settings.clock_anchor, settings.clock_speed)
         self.metadata = metadata
         self.engine = make_engine(
             settings.database_url(name),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import lru_cache
 from typing import Literal
 
@@ -71,6 +72,12 @@ class Settings(BaseSettings):
     # The city's clock: receiving windows and shifts are local times.
     city_timezone: str = "Asia/Shanghai"
     max_solve_time_s: float = 600
+    #: The service clock (shared/clock.py): unset, the wall clock. Set, a simulated clock
+    #: that reads ``clock_start`` at the wall instant ``clock_anchor`` (Unix seconds) and runs
+    #: ``clock_speed`` times as fast; every process of one simulation gets the same three.
+    clock_start: datetime | None = None
+    clock_anchor: float | None = None
+    clock_speed: float = Field(default=1.0, gt=0, le=100_000)
     osrm_url: str | None = None
 
     # Outbox relay

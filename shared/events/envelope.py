@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from shared import clock
 
 CONTENT_TYPE = "application/cloudevents+json"
 
@@ -17,7 +19,8 @@ class EnvelopeError(ValueError):
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    """The service clock's now (shared/clock.py): simulated time in a simulation."""
+    return clock.now()
 
 
 class CloudEvent(BaseModel):

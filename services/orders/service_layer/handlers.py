@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy.exc import IntegrityError
@@ -27,6 +27,7 @@ from services.orders.domain.commands import (
 from services.orders.domain.ids import new_order_id
 from services.orders.domain.model import HouseholdProfile, Line, OrderStatus, OrderView
 from services.orders.service_layer.unit_of_work import OrdersUnitOfWork
+from shared import clock
 from shared.auth import Principal
 from shared.events import payloads
 from shared.group_commit import GroupCommit
@@ -40,7 +41,7 @@ T = TypeVar("T")
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    return clock.now()
 
 
 def _rule_error(violation: rules.RuleViolation) -> DomainError:

@@ -42,6 +42,7 @@ from services.routing.domain.planning import (
 from services.routing.engine import Problem, Progress, SolveParams
 from services.routing.service_layer.solver_process import solve_in_child
 from services.routing.service_layer.unit_of_work import RoutingUnitOfWork
+from shared import clock
 from shared.auth import Principal
 from shared.events.payloads import (
     OrderDelivered,
@@ -71,7 +72,7 @@ Loader = Callable[[], Loaded]
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    return clock.now()
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,109 @@
+"""The service clock: the one source of "now" for every time-dependent rule.
+
+Production reads the wall clock. A simulation runs every process on one *scaled* clock:
+simulated time ``start`` at the wall instant ``anchor`` (Unix seconds), advancing ``speed``
+times as fast as the wall. Every process is given the same three numbers
+(``LIFELINE_CLOCK_START``, ``LIFELINE_CLOCK_ANCHOR``, ``LIFELINE_CLOCK_SPEED``), so they
+agree on the time without talking to each other, and compressed time changes no rule: a
+deadline is six simulated hours whatever the speed.
+
+Code asks ``clock.now()``; waits on the service clock use ``await clock.sleep(seconds)``
+(simulated seconds). Tests may install a clock of their own with ``use(...)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+
+class Clock(Protocol):
+    @property
+    def speed(self) -> float: ...
+
+    def now(self) -> datetime: ...
+
+
+class WallClock:
+    speed = 1.0
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def __repr__(self) -> str:
+        return "WallClock()"
+
+
+@dataclass(frozen=True)
+class ScaledClock:
+    """Simulated time: ``start`` at wall instant ``anchor``, ``speed`` x the wall clock."""
+
+    start: datetime
+    anchor: float
+    speed: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.start.tzinfo is None:
+            raise ValueError("a scaled clock's start must carry a time zone")
+        if not self.speed > 0:
+            raise ValueError("a scaled clock's speed must be positive")
+
+    def now(self) -> datetime:
+        return self.start + timedelta(seconds=(time.time() - self.anchor) * self.speed)
+
+
+class FixedClock:
+    """A clock that moves only when told (tests)."""
+
+    speed = 1.0
+
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def now(self) -> datetime:
+        return self.at
+
+    def advance(self, delta: timedelta) -> None:
+        self.at += delta
+
+
+_clock: Clock = WallClock()
+
+
+def use(clock: Clock) -> Clock:
+    """Install ``clock`` for this process; returns the one it replaces."""
+    global _clock
+    previous, _clock = _clock, clock
+    return previous
+
+
+def current() -> Clock:
+    return _clock
+
+
+def now() -> datetime:
+    """The service clock's time, timezone-aware UTC."""
+    return _clock.now()
+
+
+def wall_seconds(simulated_s: float) -> float:
+    """How long ``simulated_s`` of service time lasts on the wall clock."""
+    return simulated_s / _clock.speed
+
+
+async def sleep(simulated_s: float) -> None:
+    """Wait ``simulated_s`` seconds of service time."""
+    await asyncio.sleep(max(0.0, wall_seconds(simulated_s)))
+
+
+def configure(start: datetime | None, anchor: float | None, speed: float) -> Clock:
+    """Install the clock the settings describe: wall clock unless a simulated start is set."""
+    if start is None:
+        use(WallClock())
+    else:
+        aware = start if start.tzinfo else start.replace(tzinfo=UTC)
+        use(ScaledClock(start=aware, anchor=time.time() if anchor is None else anchor, speed=speed))
+    return _clock
