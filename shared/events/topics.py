@@ -24,6 +24,9 @@ RESERVATIONS = TopicSpec("lifeline.reservations.v1")
 ROUTES = TopicSpec("lifeline.routes.v1")
 DELIVERIES = TopicSpec("lifeline.deliveries.v1")
 ALERTS = TopicSpec("lifeline.alerts.v1", partitions=3)
+#: Vehicles' positions and gate arrivals, published by the fleet (in simulation: the fleet
+#: simulator); key: vehicle id.
+FLEET = TopicSpec("lifeline.fleet.v1", partitions=3)
 
 ALL_TOPICS: tuple[TopicSpec, ...] = (
     COMMUNITIES,
@@ -34,6 +37,7 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     ROUTES,
     DELIVERIES,
     ALERTS,
+    FLEET,
 )
 
 
