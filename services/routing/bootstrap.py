@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from services.routing.adapters.orm import RoutingTable, messaging
 from services.routing.entrypoints.consumers import CONSUMED_TOPICS, HANDLERS
 from services.routing.entrypoints.http import console, deliveries, demand, plans, solve, vehicles
-from services.routing.service_layer.planning import Planner
+from services.routing.service_layer.planner import Planner
 from services.routing.service_layer.unit_of_work import RoutingUnitOfWork
 from shared.http import create_app as create_base_app
 from shared.observability import health_router

@@ -6,6 +6,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import JSON, Column, Index
+from sqlalchemy import true as sa_true
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
@@ -83,6 +84,9 @@ class Vehicle(RoutingTable, table=True):
     shift_end: str = "20:00"
     max_trips: int = 1
     fixed_cost: int = 1800
+    #: False from a breakdown until the vehicle is put back (PUT /v1/vehicles/{id}).
+    in_service: bool = Field(default=True, sa_column_kwargs={"server_default": sa_true()})
+    out_of_service_reason: str | None = None
 
 
 class Plan(RoutingTable, table=True):

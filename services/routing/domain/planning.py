@@ -90,23 +90,33 @@ def build_problem(
     vehicles: Iterable[VehicleInfo],
     communities: Mapping[str, CommunityInfo],
     demand: Iterable[DemandInfo],
+    not_before: datetime | None = None,
+    started: frozenset[str] = frozenset(),
 ) -> tuple[Problem, dict[str, StopMeta]]:
     """One stop per (depot, community, temperature): cold-chain lines need their own
     refrigerated stop; the engine splits a stop that no single vehicle can carry.
 
     Medicine orders with a deadline on the service day form their own (small) stops,
     ``.../urgent``, so that the deadline binds them and not the whole community's load:
-    a community is never dropped because one of its orders cannot make its deadline."""
+    a community is never dropped because one of its orders cannot make its deadline.
+
+    Same-day planning passes ``not_before`` (now): no gate is served and no vehicle leaves
+    before it, except the vehicles in ``started``, already on the road, whose shift stands."""
     midnight = datetime.combine(service_date, time(0), tzinfo=tz)
-    fleet = [
-        Vehicle(
+    earliest_s = None if not_before is None else int((not_before - midnight).total_seconds())
+    fleet = []
+    for v in vehicles:
+        shift_start_s, shift_end_s = clock_to_seconds(v.shift_start), clock_to_seconds(v.shift_end)
+        if earliest_s is not None and v.id not in started:
+            shift_start_s = max(shift_start_s, earliest_s)
+            if shift_start_s >= shift_end_s:
+                continue  # its shift is over for the day
+        fleet.append(Vehicle(
             id=v.id, depot_id=v.depot_id, capacity_kg=v.capacity_kg, capacity_l=v.capacity_l,
             refrigerated=v.refrigerated, closed_loop=v.closed_loop,
-            shift_start_s=clock_to_seconds(v.shift_start), shift_end_s=clock_to_seconds(v.shift_end),
+            shift_start_s=shift_start_s, shift_end_s=shift_end_s,
             fixed_cost=v.fixed_cost, max_trips=v.max_trips,
-        )
-        for v in vehicles
-    ]
+        ))
     groups: dict[tuple[str, str, bool, bool], list[DemandInfo]] = defaultdict(list)
     for order in demand:
         if order.community_id not in communities:
@@ -123,7 +133,7 @@ def build_problem(
         stop_id = f"{depot_id}/{community_id}/{'cold' if cold else 'ambient'}{'/urgent' if urgent else ''}"
         oldest = min(o.placed_at for o in orders)
         priority = max((o.priority for o in orders), key=PRIORITY_RANK.__getitem__)
-        windows = _windows(community.receiving_windows)
+        windows = _not_before(_windows(community.receiving_windows), earliest_s)
         shifts = [v.shift_start_s for v in fleet if v.depot_id == depot_id]
         stops.append(
             Stop(
@@ -181,6 +191,16 @@ def unroutable_entries(orders: Sequence[DemandInfo]) -> list[dict[str, Any]]:
 def _windows(raw: Sequence[Sequence[str]]) -> tuple[TimeWindow, ...]:
     spans = sorted((clock_to_seconds(a), clock_to_seconds(b)) for a, b in raw)
     return tuple(TimeWindow(a, b) for a, b in spans) or (TimeWindow(0, 86_399),)
+
+
+def _not_before(windows: tuple[TimeWindow, ...], earliest_s: int | None) -> tuple[TimeWindow, ...]:
+    """Today's windows from ``earliest_s`` on. When all have closed, one empty window at
+    ``earliest_s`` remains, which no vehicle can reach: the stop is reported
+    ``window_unreachable`` and waits for tomorrow's windows."""
+    if earliest_s is None or earliest_s <= 0:
+        return windows
+    left = tuple(TimeWindow(max(w.start_s, earliest_s), w.end_s) for w in windows if w.end_s >= earliest_s)
+    return left or (TimeWindow(earliest_s, earliest_s),)
 
 
 def _sla_deadline(order: DemandInfo, midnight: datetime) -> int | None:

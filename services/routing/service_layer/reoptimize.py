@@ -18,7 +18,7 @@ from sqlmodel import col
 
 from services.routing.adapters.orm import DispatchedOrder, Plan, StopOutcome
 from services.routing.engine import RELOAD_TOKEN, Problem, Stop, TimeWindow
-from services.routing.service_layer.planning import Loaded, communities_of, demand_of, load_problem
+from services.routing.service_layer.loading import Loaded, communities_of, demand_of, load_problem
 from services.routing.service_layer.unit_of_work import RoutingUnitOfWork
 from shared.http import Conflict, NotFound
 

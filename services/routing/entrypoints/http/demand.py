@@ -11,7 +11,7 @@ from services.routing.adapters.orm import Community, DemandOrder, Sku
 from services.routing.domain.demand import RESERVED, SkuSize, load_of
 from services.routing.entrypoints.http.deps import Dispatcher, UowDep
 from services.routing.entrypoints.http.schemas import DemandCommunity
-from services.routing.service_layer.planning import check_depot_access
+from services.routing.service_layer.access import check_depot_access
 from shared.http import NO_NUL, error_responses
 
 router = APIRouter(prefix="/v1/demand", tags=["demand"], responses=error_responses(401, 403, 422))

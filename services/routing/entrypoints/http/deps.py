@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from services.routing.service_layer.planning import Planner
+from services.routing.service_layer.planner import Planner
 from services.routing.service_layer.unit_of_work import RoutingUnitOfWork
 from shared.auth import Principal, require_roles
 

@@ -11,8 +11,12 @@ from services.routing.adapters.orm import Depot, Plan
 from services.routing.entrypoints.http.deps import Dispatcher, PlannerDep, UowDep
 from services.routing.entrypoints.http.map_svg import render_plan_svg
 from services.routing.entrypoints.http.schemas import PlanPublic, PlanRequest
-from services.routing.service_layer import planning
-from shared.http import BODY_ERRORS, NO_NUL, NotFound, error_responses
+from services.routing.service_layer.access import visible_plan
+from services.routing.service_layer.dispatch import dispatch
+from services.routing.service_layer.planner import RequestPlan
+from services.routing.service_layer.unit_of_work import RoutingUnitOfWork
+from shared.auth import Principal
+from shared.http import BODY_ERRORS, NO_NUL, error_responses
 from shared.jsontypes import JsonFloat, JsonInt
 
 router = APIRouter(prefix="/v1/plans", tags=["plans"], responses=error_responses(401, 403, 422))
@@ -31,13 +35,9 @@ def plan_public(plan: Plan) -> dict[str, Any]:
     }
 
 
-def get_visible_plan(uow: planning.RoutingUnitOfWork, plan_id: str, principal: Any) -> Plan:
+def get_visible_plan(uow: RoutingUnitOfWork, plan_id: str, principal: Principal) -> Plan:
     with uow:
-        plan = uow.session.get(Plan, plan_id)
-    # Another depot's plan is "not found", so plan ids cannot be probed across depots.
-    if plan is None or (principal.role != "admin" and not set(plan.depot_ids) & principal.depot_ids):
-        raise NotFound(f"plan {plan_id} not found")
-    return plan
+        return visible_plan(uow, plan_id, principal)
 
 
 # 404: a depot routing does not know (yet); 422 with a code: a time limit over the service's.
@@ -45,7 +45,7 @@ def get_visible_plan(uow: planning.RoutingUnitOfWork, plan_id: str, principal: A
              responses=error_responses(*BODY_ERRORS, 404))
 async def request_plan(body: PlanRequest, planner: PlannerDep, principal: Dispatcher) -> dict[str, Any]:
     """Start solving in the background; poll ``GET /v1/plans/{id}`` for progress."""
-    command = planning.RequestPlan(
+    command = RequestPlan(
         depot_ids=sorted(set(body.depot_ids)), service_date=body.date,
         time_limit_s=body.time_limit_s, seed=body.seed,
     )
@@ -62,7 +62,7 @@ def get_plan(plan_id: PlanId, uow: UowDep, principal: Dispatcher) -> dict[str, A
 def dispatch_plan(plan_id: PlanId, uow: UowDep, principal: Dispatcher) -> dict[str, Any]:
     get_visible_plan(uow, plan_id, principal)
     with uow:
-        plan = planning.dispatch(uow, plan_id, principal)
+        plan = dispatch(uow, plan_id, principal)
     return plan_public(plan)
 
 

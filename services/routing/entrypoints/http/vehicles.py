@@ -9,7 +9,7 @@ from sqlmodel import col
 from services.routing.adapters.orm import Vehicle
 from services.routing.entrypoints.http.deps import Dispatcher, UowDep
 from services.routing.entrypoints.http.schemas import VehiclePublic, VehicleUpdate
-from services.routing.service_layer.planning import check_depot_access
+from services.routing.service_layer.access import check_depot_access
 from shared.http import BODY_ERRORS, NO_NUL, DomainError, error_responses
 
 router = APIRouter(prefix="/v1/vehicles", tags=["vehicles"], responses=error_responses(401, 403, 422))

@@ -1,0 +1,180 @@
+"""The dispatcher's plan requests and re-plans, solved in the background.
+
+A solve runs in a child process (``solver_process``) so it never holds the event loop;
+the plan row says ``solving`` with progress until it is ``solved`` or ``failed``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlmodel import col
+
+from services.routing.adapters.orm import Plan
+from services.routing.domain.planning import describe_solution
+from services.routing.engine import Progress, SolveParams
+from services.routing.service_layer.access import check_depot_access, visible_plan
+from services.routing.service_layer.loading import Loaded, Loader, load_problem
+from services.routing.service_layer.reoptimize import build_reoptimization
+from services.routing.service_layer.solver_process import solve_in_child
+from shared import clock
+from shared.auth import Principal
+from shared.http import DomainError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RequestPlan:
+    depot_ids: list[str]
+    service_date: date
+    time_limit_s: float
+    seed: int
+
+
+
+class Planner:
+    """Owns the background solves of one service instance."""
+
+    def __init__(self, uow_factory: Any, tz: ZoneInfo, max_time_s: float) -> None:
+        self._uow_factory = uow_factory
+        self._tz = tz
+        self._max_time_s = max_time_s
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+
+    async def request(self, command: RequestPlan, principal: Principal) -> Plan:
+        plan = await asyncio.to_thread(self._create, command, principal)
+        params = SolveParams(time_limit_s=command.time_limit_s, seed=command.seed)
+        self._tasks[plan.id] = asyncio.create_task(
+            self._solve(plan.id, command.service_date, params, lambda: self._load(command)))
+        return plan
+
+    def _create(self, command: RequestPlan, principal: Principal) -> Plan:
+        check_depot_access(principal, command.depot_ids)
+        if not 0 < command.time_limit_s <= self._max_time_s:
+            raise DomainError(
+                f"time_limit_s must be in (0, {self._max_time_s:g}]", code="invalid_time_limit"
+            )
+        with self._uow_factory() as uow:
+            # Validate now so a bad request is a 4xx, not a plan that fails later.
+            load_problem(uow, command.depot_ids, command.service_date, self._tz)
+            plan = Plan(
+                id=f"P-{uuid.uuid4().hex[:12]}", depot_ids=command.depot_ids,
+                service_date=command.service_date, time_limit_s=command.time_limit_s,
+                seed=command.seed, requested_by=principal.subject, created_at=clock.now(),
+                progress={"elapsed_s": 0, "best_cost": None, "solutions_found": 0},
+            )
+            uow.session.add(plan)
+            uow.commit()
+        return plan
+
+    async def reoptimize(self, plan_id: str, principal: Principal, time_limit_s: float, seed: int) -> Plan:
+        def create() -> Plan:
+            with self._uow_factory() as uow:
+                parent = visible_plan(uow, plan_id, principal)
+                check_depot_access(principal, parent.depot_ids)
+                build_reoptimization(uow, plan_id, self._tz)  # a bad request fails now, as a 4xx
+                child = Plan(
+                    id=f"P-{uuid.uuid4().hex[:12]}", depot_ids=parent.depot_ids,
+                    service_date=parent.service_date, time_limit_s=time_limit_s, seed=seed,
+                    requested_by=principal.subject, created_at=clock.now(), parent_plan_id=parent.id,
+                    progress={"elapsed_s": 0, "best_cost": None, "solutions_found": 0},
+                )
+                uow.session.add(child)
+                uow.commit()
+                return child
+
+        def load() -> Loaded:
+            with self._uow_factory() as uow:
+                _parent, loaded = build_reoptimization(uow, plan_id, self._tz)
+                return loaded
+
+        child = await asyncio.to_thread(create)
+        params = SolveParams(time_limit_s=time_limit_s, seed=seed)
+        self._tasks[child.id] = asyncio.create_task(self._solve(child.id, child.service_date, params, load))
+        return child
+
+    async def _solve(self, plan_id: str, service_date: date, params: SolveParams, load: Loader) -> None:
+        started = time.monotonic()
+        saving: asyncio.Future[None] | None = None
+        try:
+            loaded = await asyncio.to_thread(load)
+            last_write = 0.0
+
+            def on_progress(progress: Progress) -> None:
+                # Called on the event loop: the database write goes to a thread, so that a
+                # slow write never delays a request (one write at a time, at most twice a second).
+                nonlocal last_write, saving
+                now = time.monotonic()
+                if now - last_write < 0.5 or (saving is not None and not saving.done()):
+                    return  # progress is for people: twice a second is plenty
+                last_write = now
+                saving = asyncio.ensure_future(asyncio.to_thread(self._save_progress, plan_id, progress))
+
+            solution = await solve_in_child(loaded.problem, params, on_progress, fixed=loaded.fixed)
+            if saving is not None:
+                await saving
+            result = describe_solution(
+                solution, loaded.problem, loaded.meta, loaded.communities,
+                service_date=service_date, tz=self._tz, unrouted=loaded.unrouted,
+            )
+            result["solve_seconds"] = round(time.monotonic() - started, 2)
+            await asyncio.to_thread(self._finish, plan_id, "solved", result, None)
+        except asyncio.CancelledError:
+            await asyncio.to_thread(self._finish, plan_id, "failed", {}, "service stopped while solving")
+            raise
+        except Exception as exc:
+            log.exception("plan %s failed", plan_id)
+            await asyncio.to_thread(self._finish, plan_id, "failed", {}, str(exc))
+        finally:
+            self._tasks.pop(plan_id, None)
+
+    def _load(self, command: RequestPlan) -> Loaded:
+        with self._uow_factory() as uow:
+            return load_problem(uow, command.depot_ids, command.service_date, self._tz)
+
+    def _save_progress(self, plan_id: str, progress: Progress) -> None:
+        with self._uow_factory() as uow:
+            plan = uow.session.get(Plan, plan_id)
+            if plan is not None and plan.status == "solving":
+                plan.progress = {
+                    "elapsed_s": round(progress.elapsed_s, 2),
+                    "best_cost": progress.best_cost,
+                    "solutions_found": progress.solutions_found,
+                }
+                uow.session.add(plan)
+                uow.commit()
+
+    def _finish(self, plan_id: str, status: str, result: dict[str, Any], error: str | None) -> None:
+        with self._uow_factory() as uow:
+            plan = uow.session.get(Plan, plan_id)
+            if plan is None:
+                return
+            plan.status, plan.result, plan.error = status, result, error
+            plan.solved_at = clock.now()
+            if status == "solved":
+                plan.progress = {**plan.progress, "elapsed_s": result.get("solve_seconds")}
+            uow.session.add(plan)
+            uow.commit()
+
+    def fail_interrupted(self) -> None:
+        """Plans a previous process left 'solving' will never finish: say so."""
+        with self._uow_factory() as uow:
+            for plan in uow.session.execute(select(Plan).where(col(Plan.status) == "solving")).scalars():
+                plan.status, plan.error = "failed", "interrupted by a service restart"
+                uow.session.add(plan)
+            uow.commit()
+
+    async def stop(self) -> None:
+        for task in list(self._tasks.values()):
+            task.cancel()
+        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+
