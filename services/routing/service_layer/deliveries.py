@@ -1,4 +1,7 @@
-"""Recording what happened at a gate: a stop delivered or failed, a vehicle broken down."""
+"""Recording what happened at a gate: a stop delivered or failed, a vehicle broken down.
+
+A driver's device may still hold a plan that a re-plan superseded: its deliveries are
+recorded on the plan that superseded it, where the same stop lives on."""
 
 from __future__ import annotations
 
@@ -8,9 +11,10 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlmodel import col
 
-from services.routing.adapters.orm import DemandOrder, DispatchedOrder, StopOutcome
+from services.routing.adapters.orm import DemandOrder, DispatchedOrder, Plan, StopOutcome, Vehicle
 from services.routing.domain import demand as demand_states
 from services.routing.service_layer.access import check_depot_access, visible_plan
+from services.routing.service_layer.fleet_state import current_plan, dispatched_plans, recorded_stops, stop_of
 from services.routing.service_layer.unit_of_work import RoutingUnitOfWork
 from shared import clock
 from shared.auth import Principal
@@ -29,12 +33,12 @@ class RecordDelivery:
 
 
 def record_delivery(uow: RoutingUnitOfWork, command: RecordDelivery, principal: Principal) -> dict[str, Any]:
-    plan = visible_plan(uow, command.plan_id, principal)
+    plan = current_plan(uow, visible_plan(uow, command.plan_id, principal))
     check_depot_access(principal, plan.depot_ids)
     if plan.status != "dispatched":
         raise Conflict(f"plan {plan.id} is {plan.status}; deliveries need a dispatched plan",
                        code="plan_not_dispatched")
-    stop = next((s for r in plan.result["routes"] for s in r["stops"] if s["stop_id"] == command.stop_id), None)
+    stop = stop_of(plan, command.stop_id)
     if stop is None:
         raise NotFound(f"stop {command.stop_id} is not in plan {plan.id}")
     if command.outcome == "delivered" and not command.received_by:
@@ -48,24 +52,64 @@ def record_delivery(uow: RoutingUnitOfWork, command: RecordDelivery, principal: 
                     "order_ids": stop["order_ids"], "duplicate": True}
         raise Conflict(f"stop {command.stop_id} was already recorded as {existing.outcome}",
                        code="stop_already_recorded")
+    _record(uow, plan, stop, command.outcome, command.received_by, command.reason)
+    uow.commit()
+    return {"plan_id": plan.id, "stop_id": command.stop_id, "outcome": command.outcome,
+            "order_ids": stop["order_ids"], "duplicate": False}
+
+
+def report_breakdown(uow: RoutingUnitOfWork, vehicle_id: str, reason: str, principal: Principal) -> dict[str, Any]:
+    """The vehicle leaves service; every stop of its route not yet recorded fails with the
+    reason, so its orders return to demand and the next plan takes them."""
+    vehicle = uow.session.get(Vehicle, vehicle_id)
+    if vehicle is None or (principal.role != "admin" and vehicle.depot_id not in principal.depot_ids):
+        raise NotFound(f"vehicle {vehicle_id} not found")
+    vehicle.in_service, vehicle.out_of_service_reason = False, reason
+    uow.session.add(vehicle)
+    failed: list[str] = []
+    returned: list[str] = []
+    plan_id = None
+    for plan in dispatched_plans(uow, [vehicle.depot_id]):
+        recorded = recorded_stops(uow, plan.id)
+        for route in plan.result["routes"]:
+            if route["vehicle_id"] != vehicle_id:
+                continue
+            plan_id = plan.id
+            for stop in route["stops"]:
+                if stop["stop_id"] in recorded:
+                    continue
+                returned += _record(uow, plan, stop, "failed", None, f"vehicle breakdown: {reason}")
+                failed.append(stop["stop_id"])
+    uow.commit()
+    return {"vehicle_id": vehicle_id, "plan_id": plan_id, "failed_stop_ids": failed,
+            "returned_order_ids": sorted(returned)}
+
+
+def _record(
+    uow: RoutingUnitOfWork, plan: Plan, stop: dict[str, Any], outcome: str, received_by: str | None,
+    reason: str | None,
+) -> list[str]:
+    """Record one stop's outcome and its orders' events; returns the orders it applied to."""
     now = clock.now()
-    uow.session.add(StopOutcome(plan_id=plan.id, stop_id=command.stop_id, outcome=command.outcome,
-                                received_by=command.received_by, reason=command.reason, recorded_at=now))
+    uow.session.add(StopOutcome(plan_id=plan.id, stop_id=stop["stop_id"], outcome=outcome,
+                                received_by=received_by, reason=reason, recorded_at=now))
     mine = set(uow.session.execute(
         select(col(DispatchedOrder.order_id)).where(
             col(DispatchedOrder.order_id).in_(stop["order_ids"]), col(DispatchedOrder.plan_id) == plan.id)
     ).scalars())
+    applied = []
     for order_id in stop["order_ids"]:
         if order_id not in mine:
             continue
+        applied.append(order_id)
         row = uow.session.get(DemandOrder, order_id)
-        if command.outcome == "delivered":
-            uow.publish(OrderDelivered(order_id=order_id, plan_id=plan.id, stop_id=command.stop_id,
-                                       delivered_at=now, received_by=command.received_by or ""))
+        if outcome == "delivered":
+            uow.publish(OrderDelivered(order_id=order_id, plan_id=plan.id, stop_id=stop["stop_id"],
+                                       delivered_at=now, received_by=received_by or ""))
             happened = "delivered"
         else:
-            uow.publish(OrderDeliveryFailed(order_id=order_id, plan_id=plan.id, stop_id=command.stop_id,
-                                            failed_at=now, reason=command.reason or ""))
+            uow.publish(OrderDeliveryFailed(order_id=order_id, plan_id=plan.id, stop_id=stop["stop_id"],
+                                            failed_at=now, reason=reason or ""))
             happened = "delivery_failed"
             # Back to demand: free the order so a later plan may dispatch it again.
             uow.session.execute(delete(DispatchedOrder).where(col(DispatchedOrder.order_id) == order_id))
@@ -74,7 +118,4 @@ def record_delivery(uow: RoutingUnitOfWork, command: RecordDelivery, principal: 
             if status is not None:
                 row.status = status
                 uow.session.add(row)
-    uow.commit()
-    return {"plan_id": plan.id, "stop_id": command.stop_id, "outcome": command.outcome,
-            "order_ids": stop["order_ids"], "duplicate": False}
-
+    return applied

@@ -32,6 +32,8 @@ class VehicleBase(SQLModel):
     shift_end: ClockTime = "20:00"
     max_trips: JsonInt = Field(default=1, ge=1, le=10)
     fixed_cost: JsonInt = Field(default=1800, ge=0, le=1_000_000)
+    #: False after a breakdown; a PUT with true (the default) puts the vehicle back on the road.
+    in_service: JsonBool = True
 
 
 class VehicleUpdate(VehicleBase):
@@ -41,6 +43,19 @@ class VehicleUpdate(VehicleBase):
 
 class VehiclePublic(VehicleBase):
     id: str
+
+
+class BreakdownRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Text = Field(min_length=1, max_length=500)
+
+
+class BreakdownPublic(BaseModel):
+    vehicle_id: str
+    plan_id: str | None
+    failed_stop_ids: list[str]
+    returned_order_ids: list[str]
 
 
 class PlanRequest(BaseModel):

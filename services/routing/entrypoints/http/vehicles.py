@@ -8,8 +8,14 @@ from sqlmodel import col
 
 from services.routing.adapters.orm import Vehicle
 from services.routing.entrypoints.http.deps import Dispatcher, UowDep
-from services.routing.entrypoints.http.schemas import VehiclePublic, VehicleUpdate
+from services.routing.entrypoints.http.schemas import (
+    BreakdownPublic,
+    BreakdownRequest,
+    VehiclePublic,
+    VehicleUpdate,
+)
 from services.routing.service_layer.access import check_depot_access
+from services.routing.service_layer.deliveries import report_breakdown
 from shared.http import BODY_ERRORS, NO_NUL, DomainError, error_responses
 
 router = APIRouter(prefix="/v1/vehicles", tags=["vehicles"], responses=error_responses(401, 403, 422))
@@ -31,6 +37,8 @@ def put_vehicle(
         vehicle = vehicle or Vehicle(id=vehicle_id, **body.model_dump())
         for field, value in body.model_dump().items():
             setattr(vehicle, field, value)
+        if vehicle.in_service:
+            vehicle.out_of_service_reason = None
         uow.session.add(vehicle)
         uow.commit()
         return vehicle
@@ -48,3 +56,16 @@ def list_vehicles(
         if principal.role != "admin":
             query = query.where(col(Vehicle.depot_id).in_(principal.depot_ids))
         return list(uow.session.execute(query).scalars())
+
+
+VehicleId = Annotated[str, Path(min_length=1, max_length=64, pattern=NO_NUL)]
+
+
+@router.post("/{vehicle_id}/breakdown", response_model=BreakdownPublic,
+             responses=error_responses(*BODY_ERRORS, 404))
+def vehicle_breakdown(vehicle_id: VehicleId, body: BreakdownRequest, uow: UowDep,
+                      principal: Dispatcher) -> dict[str, object]:
+    """The vehicle broke down: it leaves service, and its stops not yet recorded fail with
+    the reason, so their orders return to demand for the next plan."""
+    with uow:
+        return report_breakdown(uow, vehicle_id, body.reason, principal)
