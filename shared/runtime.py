@@ -45,7 +45,8 @@ class ServiceRuntime(Generic[UoW]):
     ) -> None:
         self.name = name
         self.settings = settings
-        clock.configure(settings.clock_start, settings.clock_anchor, settings.clock_speed)
+        if settings.clock_start is not None:  # a simulation; else the process's clock stands
+            clock.configure(settings.clock_start, settings.clock_anchor, settings.clock_speed)
         self.metadata = metadata
         self.engine = make_engine(
             settings.database_url(name),

@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     order_rate_per_minute: int = 30
     #: Most orders placed in one transaction (shared/group_commit.py).
     order_intake_max_batch: int = Field(default=64, ge=1, le=1000)
+    #: Who inventory serves first when stock is short: priority groups, or "fcfs" (the simulator's baseline).
+    allocation_policy: Literal["priority", "fcfs"] = "priority"
 
     # The city's clock: receiving windows and shifts are local times.
     city_timezone: str = "Asia/Shanghai"
@@ -78,6 +80,17 @@ class Settings(BaseSettings):
     clock_start: datetime | None = None
     clock_anchor: float | None = None
     clock_speed: float = Field(default=1.0, gt=0, le=100_000)
+
+    # Routing's operations loop (services/routing/service_layer/operations.py): on in
+    # ``make run`` and simulations, off by default (tests that want it turn it on).
+    operations_enabled: bool = False
+    #: continuous: re-plan today from now on a cadence and for urgent orders (Lifeline);
+    #: day_ahead: one plan per depot for the next day at a fixed hour (the baseline).
+    operations_policy: Literal["continuous", "day_ahead"] = "continuous"
+    operations_cadence_min: float = Field(default=15, gt=0, le=24 * 60)
+    operations_time_limit_s: float = Field(default=2, gt=0, le=600)
+    operations_auto_dispatch: bool = True
+    operations_day_ahead_at: str = Field(default="18:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
     osrm_url: str | None = None
 
     # Outbox relay

@@ -22,9 +22,10 @@ from services.routing.adapters.orm import Plan
 from services.routing.domain.planning import describe_solution
 from services.routing.engine import Progress, SolveParams
 from services.routing.service_layer.access import check_depot_access, visible_plan
-from services.routing.service_layer.loading import Loaded, Loader, load_problem
+from services.routing.service_layer.loading import Horizon, Loaded, Loader, load_problem
 from services.routing.service_layer.reoptimize import build_reoptimization
-from services.routing.service_layer.solver_process import solve_in_child
+from services.routing.service_layer.solver_process import Solver, solve_in_child
+from services.routing.service_layer.unit_of_work import RoutingUnitOfWork
 from shared import clock
 from shared.auth import Principal
 from shared.http import DomainError
@@ -38,24 +39,43 @@ class RequestPlan:
     service_date: date
     time_limit_s: float
     seed: int
+    #: Same-day planning from now (the operations loop); None plans the whole service day.
+    horizon: Horizon | None = None
+    #: Only these vehicles (the idle ones); None: the depots' whole fleet in service.
+    vehicle_ids: frozenset[str] | None = None
 
 
 
 class Planner:
     """Owns the background solves of one service instance."""
 
-    def __init__(self, uow_factory: Any, tz: ZoneInfo, max_time_s: float) -> None:
+    def __init__(self, uow_factory: Any, tz: ZoneInfo, max_time_s: float, solver: Solver = solve_in_child) -> None:
         self._uow_factory = uow_factory
         self._tz = tz
         self._max_time_s = max_time_s
+        self._solver = solver
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
     async def request(self, command: RequestPlan, principal: Principal) -> Plan:
+        """Create the plan and solve it in the background; the plan row says how it goes."""
         plan = await asyncio.to_thread(self._create, command, principal)
         params = SolveParams(time_limit_s=command.time_limit_s, seed=command.seed)
         self._tasks[plan.id] = asyncio.create_task(
             self._solve(plan.id, command.service_date, params, lambda: self._load(command)))
         return plan
+
+    async def solved(self, plan: Plan) -> Plan:
+        """The plan once its solve has ended (solved or failed)."""
+        task = self._tasks.get(plan.id)
+        if task is not None:
+            await asyncio.shield(task)
+
+        def read() -> Plan:
+            with self._uow_factory() as uow:
+                found: Plan | None = uow.session.get(Plan, plan.id)
+                return found or plan
+
+        return await asyncio.to_thread(read)
 
     def _create(self, command: RequestPlan, principal: Principal) -> Plan:
         check_depot_access(principal, command.depot_ids)
@@ -65,7 +85,7 @@ class Planner:
             )
         with self._uow_factory() as uow:
             # Validate now so a bad request is a 4xx, not a plan that fails later.
-            load_problem(uow, command.depot_ids, command.service_date, self._tz)
+            self._load_in(uow, command)
             plan = Plan(
                 id=f"P-{uuid.uuid4().hex[:12]}", depot_ids=command.depot_ids,
                 service_date=command.service_date, time_limit_s=command.time_limit_s,
@@ -76,12 +96,18 @@ class Planner:
             uow.commit()
         return plan
 
-    async def reoptimize(self, plan_id: str, principal: Principal, time_limit_s: float, seed: int) -> Plan:
+    async def reoptimize(
+        self, plan_id: str, principal: Principal, time_limit_s: float, seed: int, *,
+        horizon: Horizon | None = None, vehicle_ids: frozenset[str] | None = None,
+    ) -> Plan:
+        def build(uow: RoutingUnitOfWork) -> Loaded:
+            return build_reoptimization(uow, plan_id, self._tz, horizon=horizon, vehicle_ids=vehicle_ids)[1]
+
         def create() -> Plan:
             with self._uow_factory() as uow:
                 parent = visible_plan(uow, plan_id, principal)
                 check_depot_access(principal, parent.depot_ids)
-                build_reoptimization(uow, plan_id, self._tz)  # a bad request fails now, as a 4xx
+                build(uow)  # a bad request fails now, as a 4xx
                 child = Plan(
                     id=f"P-{uuid.uuid4().hex[:12]}", depot_ids=parent.depot_ids,
                     service_date=parent.service_date, time_limit_s=time_limit_s, seed=seed,
@@ -94,8 +120,7 @@ class Planner:
 
         def load() -> Loaded:
             with self._uow_factory() as uow:
-                _parent, loaded = build_reoptimization(uow, plan_id, self._tz)
-                return loaded
+                return build(uow)
 
         child = await asyncio.to_thread(create)
         params = SolveParams(time_limit_s=time_limit_s, seed=seed)
@@ -119,7 +144,7 @@ class Planner:
                 last_write = now
                 saving = asyncio.ensure_future(asyncio.to_thread(self._save_progress, plan_id, progress))
 
-            solution = await solve_in_child(loaded.problem, params, on_progress, fixed=loaded.fixed)
+            solution = await self._solver(loaded.problem, params, on_progress, fixed=loaded.fixed)
             if saving is not None:
                 await saving
             result = describe_solution(
@@ -139,7 +164,11 @@ class Planner:
 
     def _load(self, command: RequestPlan) -> Loaded:
         with self._uow_factory() as uow:
-            return load_problem(uow, command.depot_ids, command.service_date, self._tz)
+            return self._load_in(uow, command)
+
+    def _load_in(self, uow: RoutingUnitOfWork, command: RequestPlan) -> Loaded:
+        return load_problem(uow, command.depot_ids, command.service_date, self._tz,
+                            vehicle_ids=command.vehicle_ids, horizon=command.horizon)
 
     def _save_progress(self, plan_id: str, progress: Progress) -> None:
         with self._uow_factory() as uow:

@@ -10,14 +10,23 @@ import asyncio
 import logging
 import multiprocessing
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, Protocol
 
 from services.routing.engine import Problem, Progress, Solution, SolveParams
 
 log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[Progress], None]
+
+
+class Solver(Protocol):
+    async def __call__(
+        self, problem: Problem, params: SolveParams, on_progress: ProgressCallback,
+        *, fixed: dict[str, list[str]] | None = None,
+    ) -> Solution: ...
 
 
 def _child(connection: Connection, mode: str, problem: Problem, params: SolveParams,
@@ -79,3 +88,36 @@ def _receive(connection: Connection) -> Any:
         return connection.recv()
     except EOFError:
         return ("error", "the solver process ended without an answer")
+
+
+def _solve_here(problem: Problem, params: SolveParams, fixed: dict[str, list[str]] | None) -> Solution:
+    from services.routing import engine
+
+    if fixed is not None:
+        return engine.reoptimize(problem, fixed, params)
+    return engine.solve(problem, params)
+
+
+class SolverPool:
+    """One long-lived solver process for the operations loop's many short solves: a fresh
+    child per solve would pay the engine's imports (about a second of CPU) every time."""
+
+    def __init__(self) -> None:
+        self._pool: ProcessPoolExecutor | None = None
+
+    async def __call__(
+        self, problem: Problem, params: SolveParams, on_progress: ProgressCallback,
+        *, fixed: dict[str, list[str]] | None = None,
+    ) -> Solution:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._pool, _solve_here, problem, params, fixed)
+        except BrokenProcessPool:
+            self._pool = None  # the child died (killed, out of memory): the next solve starts a new one
+            raise
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None

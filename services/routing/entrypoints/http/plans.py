@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Response, status
+from fastapi import APIRouter, Path, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlmodel import col
@@ -10,14 +10,15 @@ from sqlmodel import col
 from services.routing.adapters.orm import Depot, Plan
 from services.routing.entrypoints.http.deps import Dispatcher, PlannerDep, UowDep
 from services.routing.entrypoints.http.map_svg import render_plan_svg
-from services.routing.entrypoints.http.schemas import PlanPublic, PlanRequest
+from services.routing.entrypoints.http.schemas import PlanPublic, PlanRequest, PlanSummary
 from services.routing.service_layer.access import visible_plan
 from services.routing.service_layer.dispatch import dispatch
 from services.routing.service_layer.planner import RequestPlan
 from services.routing.service_layer.unit_of_work import RoutingUnitOfWork
+from services.routing.service_layer.views import plans_of
 from shared.auth import Principal
 from shared.http import BODY_ERRORS, NO_NUL, error_responses
-from shared.jsontypes import JsonFloat, JsonInt
+from shared.jsontypes import JsonDate, JsonFloat, JsonInt
 
 router = APIRouter(prefix="/v1/plans", tags=["plans"], responses=error_responses(401, 403, 422))
 
@@ -31,7 +32,8 @@ def plan_public(plan: Plan) -> dict[str, Any]:
         "date": plan.service_date, "time_limit_s": plan.time_limit_s, "seed": plan.seed,
         "progress": plan.progress, "routes": plan.result.get("routes", []),
         "unassigned": plan.result.get("unassigned", []), "kpis": plan.result.get("kpis", {}),
-        "error": plan.error, "parent_plan_id": plan.parent_plan_id,
+        "error": plan.error, "parent_plan_id": plan.parent_plan_id, "requested_by": plan.requested_by,
+        "created_at": plan.created_at, "dispatched_at": plan.dispatched_at,
     }
 
 
@@ -51,6 +53,23 @@ async def request_plan(body: PlanRequest, planner: PlannerDep, principal: Dispat
     )
     plan = await planner.request(command, principal)
     return plan_public(plan)
+
+
+@router.get("", response_model=list[PlanSummary])
+def list_plans(
+    uow: UowDep, principal: Dispatcher,
+    depot_id: Annotated[str | None, Query(pattern=NO_NUL, max_length=64)] = None,
+    service_date: Annotated[JsonDate | None, Query(alias="date")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[dict[str, Any]]:
+    """The depots' plans, newest first: today's, dispatched ones, history."""
+    with uow:
+        return [
+            {"id": p.id, "status": p.status, "depot_ids": p.depot_ids, "date": p.service_date,
+             "requested_by": p.requested_by, "created_at": p.created_at, "dispatched_at": p.dispatched_at,
+             "parent_plan_id": p.parent_plan_id, "kpis": p.result.get("kpis", {})}
+            for p in plans_of(uow, principal, depot_id, service_date, limit)
+        ]
 
 
 @router.get("/{plan_id}", response_model=PlanPublic, responses=error_responses(404))

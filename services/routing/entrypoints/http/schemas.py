@@ -7,7 +7,7 @@ that is stored refuses NUL. The same types as the other services (``shared.http`
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -84,6 +84,23 @@ class PlanPublic(BaseModel):
     kpis: dict[str, Any] = {}
     error: str | None = None
     parent_plan_id: str | None = None
+    requested_by: str = ""
+    created_at: datetime | None = None
+    dispatched_at: datetime | None = None
+
+
+class PlanSummary(BaseModel):
+    """A plan in a depot's list: what it is and how it went, without its routes."""
+
+    id: str
+    status: str
+    depot_ids: list[str]
+    date: date
+    requested_by: str
+    created_at: datetime | None
+    dispatched_at: datetime | None
+    parent_plan_id: str | None
+    kpis: dict[str, Any] = {}
 
 
 class DeliveryRequest(BaseModel):
