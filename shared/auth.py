@@ -60,6 +60,9 @@ class TokenService:
         depot_ids: list[str] | None = None,
         ttl_s: int = 12 * 3600,
     ) -> str:
+        # Wall time, not the service clock (shared/clock.py): a token is a real credential,
+        # and ``verify`` (PyJWT) checks ``exp`` against wall time, whatever a simulation's
+        # clock says; a simulated clock would mint tokens expired or valid for years.
         now = int(time.time())
         claims: dict[str, object] = {
             "sub": subject, "role": role, "iss": self._issuer, "iat": now, "exp": now + ttl_s,
@@ -78,7 +81,7 @@ class TokenService:
                 algorithms=[self._algorithm],
                 issuer=self._issuer,
                 options={"require": ["sub", "exp", "role"]},
-            )
+            )  # ``exp`` against the wall clock, on purpose: see ``mint``
         except jwt.PyJWTError as exc:
             raise AuthError(str(exc)) from exc
         role = claims.get("role")

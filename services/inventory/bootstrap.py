@@ -13,6 +13,7 @@ from services.inventory.entrypoints.consumers import CONSUMED_TOPICS, build_batc
 from services.inventory.entrypoints.http import catalog, stock
 from services.inventory.service_layer.handlers import Context, expire_backorders
 from services.inventory.service_layer.unit_of_work import InventoryUnitOfWork
+from shared import clock
 from shared.http import create_app as create_http_app
 from shared.observability import configure_logging, health_router
 from shared.runtime import ServiceRuntime
@@ -30,7 +31,9 @@ updates and CHECK constraints in the database, one reservation per order."""
 def build_runtime(
     settings: Settings, context: Context | None = None
 ) -> ServiceRuntime[InventoryUnitOfWork]:
-    context = context or Context(config=InventoryConfig())
+    context = context or Context(
+        config=InventoryConfig(), allocation_policy=settings.allocation_policy
+    )
     return ServiceRuntime(
         name="inventory",
         settings=settings,
@@ -48,12 +51,15 @@ def create_app(
 ) -> FastAPI:
     settings = settings or get_settings()
     configure_logging()
-    context = Context(config=config or InventoryConfig())
+    context = Context(
+        config=config or InventoryConfig(), allocation_policy=settings.allocation_policy
+    )
     runtime = build_runtime(settings, context)
 
     async def sweep_expired_backorders() -> None:
         while True:
-            await asyncio.sleep(context.config.backorder_sweep_interval_s)
+            # Service-clock seconds: the sweep keeps pace with a simulated clock's expiries.
+            await clock.sleep(context.config.backorder_sweep_interval_s)
             try:
                 rejected = await asyncio.to_thread(expire_backorders, runtime.uow(), context)
                 if rejected:

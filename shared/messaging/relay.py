@@ -173,6 +173,8 @@ class OutboxRelay:
         if self._postgres is None:
             await asyncio.to_thread(self._mark_sent, ids)
             return
+        # sent_at on the service clock, as created_at in the same row: it only marks a row
+        # sent, and sent_at - created_at stays the relay's lag in one clock (service seconds).
         async with self._postgres.transaction() as transaction:
             await transaction.run_all([(
                 f"UPDATE {self._outbox.name} SET sent_at = %s, attempts = attempts + 1 WHERE id = ANY(%s)",
@@ -206,7 +208,7 @@ class OutboxRelay:
             connection.execute(
                 update(outbox)
                 .where(outbox.c.id.in_(ids))
-                .values(sent_at=utcnow(), attempts=outbox.c.attempts + 1)
+                .values(sent_at=utcnow(), attempts=outbox.c.attempts + 1)  # service clock: see _mark
             )
         self.published += len(ids)
 

@@ -35,6 +35,7 @@ from services.inventory.adapters.orm import (
     stock_t,
 )
 from services.inventory.domain import model
+from services.inventory.domain.allocation import AllocationPolicy
 from services.inventory.domain.model import Line, Movement
 
 
@@ -471,17 +472,16 @@ class AllocationRepository:
     def dequeue_backorder(self, order_id: str) -> None:
         self.session.execute(delete(backorder_lines_t).where(backorder_lines_t.c.order_id == order_id))
 
-    def backorders_for(self, sku: str, limit: int) -> list[str]:
-        """Order ids waiting for ``sku``, in serving order (priority, then age)."""
+    def backorders_for(self, sku: str, limit: int, policy: AllocationPolicy = "priority") -> list[str]:
+        """The first ``limit`` order ids waiting for ``sku`` in serving order: the order of
+        ``allocation.serving_key`` (priority group unless ``fcfs``, placement time, order
+        id), which the caller then serves them in."""
+        queue = backorder_lines_t.c
+        by: tuple[Any, ...] = (queue.placed_at, queue.order_id)
+        if policy == "priority":
+            by = (queue.priority_rank, *by)
         rows = self.session.execute(
-            select(backorder_lines_t.c.order_id)
-            .where(backorder_lines_t.c.sku == sku)
-            .order_by(
-                backorder_lines_t.c.priority_rank,
-                backorder_lines_t.c.placed_at,
-                backorder_lines_t.c.order_id,
-            )
-            .limit(limit)
+            select(queue.order_id).where(queue.sku == sku).order_by(*by).limit(limit)
         )
         return [r[0] for r in rows]
 

@@ -80,12 +80,14 @@ STOCK_EVENT_KINDS: dict[str, str] = {
 
 @dataclass
 class Context:
-    """What every handler may need besides the unit of work: tunables, a clock, a
-    positive cache of catalog ids (depots and SKUs are never deleted, so a hit is final),
-    and the reservation path's caches of catalog facts and recent demand (``caches``)."""
+    """What every handler may need besides the unit of work: tunables, a clock, who gets
+    scarce stock first (``allocation_policy``, from Settings), a positive cache of catalog
+    ids (depots and SKUs are never deleted, so a hit is final), and the reservation path's
+    caches of catalog facts and recent demand (``caches``)."""
 
     config: InventoryConfig = field(default_factory=InventoryConfig)
     clock: Callable[[], datetime] = utcnow
+    allocation_policy: rules.AllocationPolicy = "priority"
     known_depots: set[str] = field(default_factory=set)
     known_skus: set[str] = field(default_factory=set)
     catalog: CatalogCache = field(init=False)
@@ -212,7 +214,7 @@ def record_stock_movement(uow: InventoryUnitOfWork, cmd: RecordStockMovement, ct
     uow.ledger.add(_ledger(cmd, Movement(cmd.kind), delta, now))
     # Re-home what was released in serving order, so the most urgent get what is left.
     by_id = {a.order_id: a for a in released}
-    for claim in rules.serving_order([a.claim() for a in released]):
+    for claim in rules.serving_order([a.claim() for a in released], ctx.allocation_policy):
         allocation = by_id[claim.order_id]
         if not _serve_one(uow, allocation, ctx):
             _enqueue(uow, allocation, f"stock at {cmd.depot_id} fell short; waiting for stock", ctx)
@@ -412,6 +414,11 @@ def rejected_for_unknown(
     return allocation, ReservationRejected(order_id=cmd.order_id, reason_code="unknown_sku", reason=reason)
 
 
+def claim_of(cmd: ReserveOrder) -> rules.Claim:
+    """A placed order's claim on stock, its placement time in UTC as the allocation row's."""
+    return rules.Claim(cmd.order_id, cmd.priority, _utc(cmd.placed_at))
+
+
 def backordered(
     cmd: ReserveOrder, lines: list[Line], needs_cold: bool
 ) -> tuple[AllocationRow, OrderBackordered]:
@@ -557,19 +564,25 @@ def _enqueue(uow: InventoryUnitOfWork, allocation: AllocationRow, reason: str, c
 def serve_backorders(
     uow: InventoryUnitOfWork, sku: str, ctx: Context, *, watch: tuple[str, str] | None = None
 ) -> int:
-    """Serve orders waiting for ``sku``: medical, vulnerable, standard, oldest first.
-    Stops once the watched stock row (the one that just grew) has nothing left."""
-    order_ids = uow.allocations.backorders_for(sku, ctx.config.backorder_batch)
+    """Serve orders waiting for ``sku`` in serving order (``rules.serving_order``: medical,
+    vulnerable, standard, oldest first; or oldest first under ``fcfs``). Stops once the
+    watched stock row (the one that just grew) has nothing left."""
+    policy = ctx.allocation_policy
+    order_ids = uow.allocations.backorders_for(sku, ctx.config.backorder_batch, policy)
     if not order_ids:
         return 0
-    waiting = uow.allocations.get_many(order_ids)
-    max_age = timedelta(hours=ctx.config.backorder_max_age_h)
-    served = 0
+    found = uow.allocations.get_many(order_ids)
+    waiting: dict[str, AllocationRow] = {}
     for order_id in order_ids:
-        allocation = waiting.get(order_id)
+        allocation = found.get(order_id)
         if allocation is None or allocation.status != BACKORDERED:
             uow.allocations.dequeue_backorder(order_id)  # a stale queue row
-            continue
+        else:
+            waiting[order_id] = allocation
+    max_age = timedelta(hours=ctx.config.backorder_max_age_h)
+    served = 0
+    for claim in rules.serving_order([a.claim() for a in waiting.values()], policy):
+        allocation = waiting[claim.order_id]
         if rules.is_expired(allocation.placed_at, ctx.now(), max_age):
             reject_backorder(uow, allocation, ctx)
             continue
@@ -612,11 +625,12 @@ def expire_backorders(uow: InventoryUnitOfWork, ctx: Context, limit: int = 1000)
 def give_back(
     uow: InventoryUnitOfWork, depot_id: str, sku: str, shortage: int, reason: str, ctx: Context
 ) -> list[AllocationRow]:
-    """Release reservations (lowest priority, newest first) until ``shortage`` units of
+    """Release reservations (last in serving order first: under ``priority`` the lowest
+    priority, newest first; under ``fcfs`` the newest) until ``shortage`` units of
     ``sku`` at ``depot_id`` are free; the released orders are left backordered."""
     holding = uow.allocations.reserved_holding(depot_id, sku)
     by_id = {a.order_id: a for a, _ in holding}
-    chosen = rules.to_release([a.claim(q) for a, q in holding], shortage)
+    chosen = rules.to_release([a.claim(q) for a, q in holding], shortage, ctx.allocation_policy)
     released: list[AllocationRow] = []
     for claim in chosen:
         allocation = by_id[claim.order_id]

@@ -4,7 +4,8 @@ One order at a time, a reservation waits on about five PostgreSQL round trips (i
 allocated already, what is available, a conditional update per line, the writes); under
 load the consumer spent 83 % of its time waiting on them. Here the whole poll's orders
 share them: one read of what is allocated and available, every order decided in memory
-against that and the orders before it (in arrival order, as one by one), then one
+against that and the orders before it (in arrival order, as one by one; by placement time
+under the ``fcfs`` allocation policy: ``allocation.deciding_order``), then one
 conditional ``UPDATE`` per (depot, SKU) for the batch's total and the writes, in one
 pipeline. If any of those updates finds less stock than was read, another writer moved
 it in between: ``StockMovedDuringBatch`` rolls the transaction back, and the consumer
@@ -29,6 +30,7 @@ from services.inventory.service_layer.handlers import (
     backordered,
     candidates_for,
     check_low,
+    claim_of,
     cold_chain_of,
     rejected_for_unknown,
     reserved_event,
@@ -66,7 +68,8 @@ def reserve_orders(uow: InventoryUnitOfWork, cmds: Sequence[ReserveOrder], ctx: 
     allocations: list[AllocationRow] = []
     waiting: list[AllocationRow] = []
     outcomes: list[EventPayload] = []
-    for cmd in cmds:
+    for position in rules.deciding_order([claim_of(cmd) for cmd in cmds], ctx.allocation_policy):
+        cmd = cmds[position]
         if cmd.order_id in allocated:
             log.info("order %s already allocated; ignoring a second placement", cmd.order_id)
             continue

@@ -40,10 +40,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-def utcnow() -> datetime:
-    return clock.now()
-
-
 def _rule_error(violation: rules.RuleViolation) -> DomainError:
     return DomainError(
         violation.message, code=violation.code, field=violation.field, **violation.context
@@ -78,7 +74,7 @@ def register_community(cmd: RegisterCommunity, uow: OrdersUnitOfWork) -> tuple[C
 
     def attempt() -> tuple[Community, bool]:
         with uow:
-            now = utcnow()
+            now = clock.now()
             community = uow.communities.get(cmd.community_id, for_update=True)
             created = community is None
             if community is None:
@@ -137,7 +133,7 @@ def register_household(
                     f"community {cmd.community_id} is not registered",
                     code="unknown_community", field="community_id",
                 )
-            now = utcnow()
+            now = clock.now()
             household = uow.households.get(cmd.household_id, for_update=True)
             created = household is None
             flags = sorted(cmd.flags)
@@ -266,7 +262,7 @@ def _place_all(
     """Check and write the orders in one transaction: the reads of the whole batch first,
     then each order decided in memory against what the database held plus the orders
     accepted before it, then the writes of all of them."""
-    now = utcnow()
+    now = clock.now()
     outcomes, wanted = _lines_wanted(requests)
     with uow:
         if wanted:
@@ -322,7 +318,7 @@ class OrderPlacement:
     ) -> list[Placed | Exception] | None:
         """The batch in one transaction, as ``_place_all``; None (nothing written) when an
         Idempotency-Key was used before and its order must be read back."""
-        now = utcnow()
+        now = clock.now()
         outcomes, wanted = _lines_wanted(requests)
         if not wanted:
             return outcomes
@@ -550,7 +546,7 @@ def cancel_order(cmd: CancelOrder, principal: Principal, uow: OrdersUnitOfWork) 
                     f"order {order.id} cannot be cancelled: {refusal}",
                     code="not_cancellable", status=current.value,
                 )
-            now = utcnow()
+            now = clock.now()
             order.status = OrderStatus.CANCELLED.value
             order.status_reason = cmd.reason
             order.updated_at = now
@@ -576,7 +572,7 @@ def define_sku(payload: payloads.SkuDefined, uow: OrdersUnitOfWork) -> None:
         "cold_chain": payload.cold_chain, "urgent": payload.urgent,
         "ration_quantity": payload.ration.quantity if payload.ration else None,
         "ration_per_days": payload.ration.per_days if payload.ration else None,
-        "updated_at": utcnow(),
+        "updated_at": clock.now(),
     }
     if sku is None:
         uow.catalog.add(CatalogSku(sku=payload.sku, **values))
@@ -609,7 +605,7 @@ def apply_fact(order_id: str, fact: status.Fact, at: datetime, uow: OrdersUnitOf
         return
     values = _fact_values(fact, tracking)
     values["status"] = changes[-1].status.value
-    values["updated_at"] = utcnow()
+    values["updated_at"] = clock.now()
     store.apply(order_id, tracking.status, values, at, changes)
 
 

@@ -55,7 +55,9 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 class _VerifiedTokens:
     """Tokens already verified, until they expire (at most ``ttl_s``): residents send the
-    same token with every request, and checking its signature again cost ~0.2 ms each."""
+    same token with every request, and checking its signature again cost ~0.2 ms each.
+    Expiry is wall time (``time.time()``), not the service clock: tokens are real
+    credentials and their ``exp`` is wall time (shared/auth.py)."""
 
     def __init__(self, size: int = 20_000, ttl_s: float = 300.0) -> None:
         self._size = size
