@@ -75,6 +75,8 @@ def _environment(config: SystemConfig, broker_url: str, ports: dict[str, int], a
         # Residents order for simulated days on end: the per-minute limit is about people
         # hammering the button, which the scenario's households do not.
         "LIFELINE_ORDER_RATE_PER_MINUTE": "600",
+        # The backorder sweep runs on the service clock: every 15 simulated minutes is plenty.
+        "LIFELINE_INVENTORY_BACKORDER_SWEEP_INTERVAL_S": "900",
         **{f"LIFELINE_{name.upper()}_PORT": str(port) for name, port in ports.items()},
         **policy_settings,
     })
