@@ -12,7 +12,7 @@ from fastapi import FastAPI
 
 from services.routing.adapters.orm import RoutingTable, messaging
 from services.routing.entrypoints.consumers import CONSUMED_TOPICS, HANDLERS
-from services.routing.entrypoints.http import console, deliveries, demand, plans, solve, vehicles
+from services.routing.entrypoints.http import console, deliveries, demand, operations, plans, solve, vehicles
 from services.routing.service_layer.operations import OperationsConfig, OperationsLoop
 from services.routing.service_layer.planner import Planner
 from services.routing.service_layer.solver_process import SolverPool
@@ -35,7 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     runtime = build_runtime(settings)
     tz = ZoneInfo(settings.city_timezone)
     planner = Planner(runtime.uow, tz, settings.max_solve_time_s)
-    operations = _operations_loop(settings, runtime, tz) if settings.operations_enabled else None
+    operations_loop = _operations_loop(settings, runtime, tz) if settings.operations_enabled else None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -53,9 +53,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.runtime = runtime
     app.state.planner = planner
-    app.state.operations = operations
+    app.state.operations = operations_loop
     app.include_router(health_router(runtime.readiness))
-    for module in (vehicles, demand, plans, deliveries, solve, console):
+    app.state.tz = tz
+    for module in (vehicles, demand, plans, deliveries, operations, solve, console):
         app.include_router(module.router)
     return app
 

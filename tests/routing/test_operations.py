@@ -41,10 +41,13 @@ def _operating(settings: Settings, at: str = "07:30", cadence_min: float = 15) -
     local = datetime.now(tz)
     hours, minutes = (int(x) for x in at.split(":"))
     start = local.replace(hour=hours, minute=minutes, second=0, microsecond=0)
-    return settings.model_copy(update={
+    operating = settings.model_copy(update={
         "clock_start": start, "clock_anchor": time.time(), "clock_speed": SPEED,
         "operations_enabled": True, "operations_cadence_min": cadence_min, "operations_time_limit_s": 1,
     })
+    # The test reads the same simulated clock as the service it starts.
+    clock.configure(operating.clock_start, operating.clock_anchor, operating.clock_speed)
+    return operating
 
 
 async def _plans(client: httpx.AsyncClient, headers: dict[str, str], status: str | None = None) -> list[dict[str, Any]]:
@@ -117,6 +120,8 @@ async def test_a_breakdown_returns_the_remaining_stops_to_demand_and_the_loop_re
         assert response.json()["returned_order_ids"] == ["O-1"]
         vehicles = (await client.get("/v1/vehicles", headers=headers)).json()
         assert {v["id"]: v["in_service"] for v in vehicles} == {"V-A": False, "V-B": True}
+        fleet = {v["vehicle_id"]: v for v in (await client.get("/v1/fleet?depot_id=DC-1", headers=headers)).json()}
+        assert fleet["V-A"]["out_of_service_reason"] == "gearbox"
 
         async def replanned() -> dict[str, Any] | None:
             plan = await _dispatched_with(client, headers, {"O-1"})
@@ -130,7 +135,7 @@ async def test_a_risk_upgrade_changes_which_vehicles_serve_the_community_from_th
     settings: Settings, restore_clock: None,
 ) -> None:
     settings = _operating(settings, cadence_min=5)
-    await publish(settings, *small_city(), reserved("O-1", "C-1", rice=2))
+    await publish(settings, *small_city(), reserved("O-1", "C-1", rice=2, placed_at=clock.now()))
     async with running_service("routing", settings) as (app, client):
         headers = await setup_fleet(client, settings, vehicles={"V-OPEN": TRUCK})
         first = await _dispatched_with(client, headers, {"O-1"})
@@ -139,6 +144,8 @@ async def test_a_risk_upgrade_changes_which_vehicles_serve_the_community_from_th
         response = await client.post("/v1/deliveries", headers=headers, json={
             "plan_id": first["id"], "stop_id": stop["stop_id"], "outcome": "delivered", "received_by": "gate"})
         assert response.status_code == 200, response.text
+        today = (await client.get("/v1/outcomes?depot_id=DC-1", headers=headers)).json()
+        assert (today["orders"], today["delivered"], today["fill_rate_by_community"]) == (1, 1, {"C-1": 1.0})
 
         # Overnight C-1 is sealed: from the next plan on only a closed-loop vehicle may enter.
         await publish(settings, CommunityUpdated(

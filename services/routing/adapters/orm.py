@@ -71,6 +71,8 @@ class DemandOrder(RoutingTable, table=True):
     lines: list[dict[str, Any]] = _json_column()
     status: str = Field(default="placed", max_length=20)
     plan_id: str | None = Field(default=None, max_length=64)
+    #: When its stop was handed over at the gate (the supply office's SLA figures).
+    delivered_at: datetime | None = _aware(nullable=True)
 
 
 class Vehicle(RoutingTable, table=True):
@@ -120,3 +122,16 @@ class StopOutcome(RoutingTable, table=True):
     received_by: str | None = None
     reason: str | None = None
     recorded_at: datetime | None = _aware()
+
+
+class VehiclePosition(RoutingTable, table=True):
+    """Read model of ``lifeline.vehicle.positioned``: where each vehicle was last seen."""
+
+    vehicle_id: str = Field(primary_key=True, max_length=64)
+    depot_id: str = Field(max_length=64, index=True)
+    plan_id: str | None = Field(default=None, max_length=64)
+    lat: float
+    lon: float
+    state: str = Field(max_length=20)
+    next_stop_id: str | None = Field(default=None, max_length=128)
+    at: datetime | None = _aware()

@@ -117,5 +117,6 @@ def _record(
             status = demand_states.next_status(row.status, happened)
             if status is not None:
                 row.status = status
+                row.delivered_at = now if status == demand_states.DELIVERED else None
                 uow.session.add(row)
     return applied

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import date
+from collections import Counter
+from datetime import date, datetime, time, timedelta, tzinfo
+from typing import Any
 
 from sqlalchemy import select
 from sqlmodel import col
 
-from services.routing.adapters.orm import Plan
+from services.routing.adapters.orm import DemandOrder, Plan, Vehicle, VehiclePosition
+from services.routing.domain import demand as demand_states
+from services.routing.service_layer.fleet_state import dispatched_plans, recorded_stops
 from services.routing.service_layer.unit_of_work import RoutingUnitOfWork
 from shared.auth import Principal
 
@@ -30,3 +34,65 @@ def plans_of(
             if len(found) >= limit:
                 break
     return found
+
+
+MEDICAL_SLA = timedelta(hours=6)
+VULNERABLE_LIMIT = timedelta(hours=24)
+
+
+def fleet_of(uow: RoutingUnitOfWork, depot_ids: set[str], today: date) -> list[dict[str, Any]]:
+    """Each vehicle: in service or not, where it was last seen, and how far along its route is."""
+    positions = {p.vehicle_id: p for p in uow.session.execute(select(VehiclePosition)).scalars()}
+    progress: dict[str, dict[str, Any]] = {}
+    for plan in dispatched_plans(uow, depot_ids, today):
+        recorded = recorded_stops(uow, plan.id)
+        for route in plan.result.get("routes", []):
+            stops = route["stops"]
+            done = sum(1 for s in stops if s["stop_id"] in recorded)
+            progress[route["vehicle_id"]] = {
+                "plan_id": plan.id, "stops_done": done, "stops_total": len(stops),
+                "next_stop": next((s["community_name"] for s in stops if s["stop_id"] not in recorded), None),
+                "route_end": route["end"],
+            }
+    vehicles = uow.session.execute(
+        select(Vehicle).where(col(Vehicle.depot_id).in_(depot_ids)).order_by(col(Vehicle.id))).scalars()
+    out = []
+    for vehicle in vehicles:
+        seen = positions.get(vehicle.id)
+        out.append({
+            "vehicle_id": vehicle.id, "depot_id": vehicle.depot_id, "in_service": vehicle.in_service,
+            "out_of_service_reason": vehicle.out_of_service_reason,
+            "position": None if seen is None else {"lat": seen.lat, "lon": seen.lon, "state": seen.state,
+                                                    "at": seen.at, "next_stop_id": seen.next_stop_id},
+            "route": progress.get(vehicle.id),
+        })
+    return out
+
+
+def outcomes_since(uow: RoutingUnitOfWork, depot_ids: set[str], since: datetime, now: datetime) -> dict[str, Any]:
+    """The supply office's figures for the orders placed since ``since``: medicine within
+    6 h, vulnerable orders waiting over 24 h, and the fill rate per community."""
+    rows = uow.session.execute(
+        select(DemandOrder).where(col(DemandOrder.depot_id).in_(depot_ids), col(DemandOrder.placed_at) >= since)
+    ).scalars().all()
+    medical = [r for r in rows if r.priority == "medical"]
+    on_time = [r for r in medical if r.delivered_at is not None and r.placed_at is not None
+               and r.delivered_at - r.placed_at <= MEDICAL_SLA]
+    waiting = [r for r in rows if r.priority != "standard" and r.status != demand_states.DELIVERED
+               and r.placed_at is not None and now - r.placed_at > VULNERABLE_LIMIT]
+    placed = Counter(r.community_id for r in rows if r.status != demand_states.CANCELLED)
+    delivered = Counter(r.community_id for r in rows if r.status == demand_states.DELIVERED)
+    hours = sorted((r.delivered_at - r.placed_at).total_seconds() / 3600 for r in rows
+                   if r.delivered_at is not None and r.placed_at is not None)
+    return {
+        "since": since, "orders": len(rows), "delivered": sum(delivered.values()),
+        "medical_orders": len(medical), "medical_delivered_within_6h": len(on_time),
+        "medical_within_6h_share": round(len(on_time) / len(medical), 4) if medical else None,
+        "priority_orders_waiting_over_24h": len(waiting),
+        "median_hours_to_delivery": round(hours[len(hours) // 2], 2) if hours else None,
+        "fill_rate_by_community": {c: round(delivered[c] / n, 4) for c, n in sorted(placed.items())},
+    }
+
+
+def start_of_day(now: datetime, tz: tzinfo) -> datetime:
+    return datetime.combine(now.astimezone(tz).date(), time(0), tzinfo=tz)
