@@ -107,6 +107,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         # The embedded broker keeps nothing across restarts, so neither do the databases.
         shutil.rmtree(var)
     (var / "log").mkdir(parents=True, exist_ok=True)
+    _operating_environment(args, settings)
     started = time.monotonic()
     broker = EmbeddedBroker(port=int(settings.broker_url.rsplit(":", 1)[1]), log_path=var / "log" / "broker.log")
     broker.start()
@@ -114,17 +115,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     processes: list[subprocess.Popen[bytes]] = []
     try:
         for service in SERVICES:
-            log_file = open(var / "log" / f"{service}.log", "ab")  # noqa: SIM115
-            processes.append(subprocess.Popen(
-                [sys.executable, "-m", "services.cli", "serve", service],
-                stdout=log_file, stderr=subprocess.STDOUT, env=os.environ.copy(),
-            ))
+            processes.append(_service_process(var, service, ["-m", "services.cli", "serve", service]))
         asyncio.run(_wait_healthy(settings, timeout_s=60))
         log.info("all services healthy after %.1fs", time.monotonic() - started)
         if not args.no_demo_city:
             loaded_at = time.monotonic()
             counts = asyncio.run(_load_demo_city(settings))
             log.info("demo city loaded in %.1fs: %s", time.monotonic() - loaded_at, counts)
+        fleet_url = f"http://127.0.0.1:{args.fleet_port}"
+        if not args.no_fleet:
+            processes.append(_service_process(var, "fleet", [
+                "-m", "services.simulation.fleet_main", "--port", str(args.fleet_port),
+                "--routing-url", _url(settings, "routing")]))
+        if not (args.no_live or args.no_demo_city):
+            processes.append(_service_process(var, "live-orders", [
+                "-m", "services.simulation.live", "--fleet-url", fleet_url]))
         _print_welcome(settings)
         while all(p.poll() is None for p in processes):
             time.sleep(0.5)
@@ -142,6 +147,29 @@ def cmd_run(args: argparse.Namespace) -> int:
             except subprocess.TimeoutExpired:
                 process.kill()
         broker.stop()
+
+
+def _service_process(var: Path, name: str, arguments: list[str]) -> subprocess.Popen[bytes]:
+    log_file = open(var / "log" / f"{name}.log", "ab")  # noqa: SIM115  (the child owns it)
+    return subprocess.Popen([sys.executable, *arguments], stdout=log_file, stderr=subprocess.STDOUT,
+                            env=os.environ.copy())
+
+
+def _operating_environment(args: argparse.Namespace, settings: Settings) -> None:
+    """The living demo: the operations loop on, and unless told otherwise a service clock
+    that starts at 07:00 local today and runs ``--speed`` times as fast, so a newcomer sees
+    a lockdown morning whatever the hour (children inherit the environment)."""
+    os.environ.setdefault("LIFELINE_OPERATIONS_ENABLED", "true")
+    if args.wall_clock or os.environ.get("LIFELINE_CLOCK_START"):
+        return
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    local = datetime.now(ZoneInfo(settings.city_timezone))
+    start = local.replace(hour=7, minute=0, second=0, microsecond=0)
+    os.environ.update({"LIFELINE_CLOCK_START": start.isoformat(), "LIFELINE_CLOCK_ANCHOR": repr(time.time()),
+                       "LIFELINE_CLOCK_SPEED": repr(args.speed)})
+    log.info("service clock: %s at %gx (lifeline run --wall-clock for real time)", start.isoformat(), args.speed)
 
 
 def _interrupt(_signum: int, _frame: object) -> None:
@@ -293,6 +321,11 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="broker + all services + demo city, in the foreground")
     run.add_argument("--keep", dest="fresh", action="store_false", help="keep ./var databases")
     run.add_argument("--no-demo-city", action="store_true")
+    run.add_argument("--no-fleet", action="store_true", help="no fleet simulator driving the routes")
+    run.add_argument("--no-live", action="store_true", help="no live stream of residents' orders")
+    run.add_argument("--fleet-port", type=int, default=8004)
+    run.add_argument("--wall-clock", action="store_true", help="real time instead of a fast lockdown day")
+    run.add_argument("--speed", type=float, default=10.0, help="service clock speed of the living demo")
     run.set_defaults(func=cmd_run)
 
     token = sub.add_parser("token", help="print a development token")

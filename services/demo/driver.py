@@ -80,9 +80,14 @@ async def run_demo(settings: Settings, *, household: str, time_limit_s: float) -
             f"{kpis['orders_served']}/{kpis['orders_total']} orders, {len(plan['unassigned'])} unassigned")
         for item in plan["unassigned"][:5]:
             say("4 plan", f"  left out {item['stop_id']}: {item['reason_code']} - {item['reason']}")
+        carried = {o for r in plan["routes"] for stop in r["stops"] for o in stop["order_ids"]}
         response = await dispatcher.post(f"{routing_url}/v1/plans/{plan['id']}/dispatch")
-        response.raise_for_status()
-        say("5 dispatch", f"plan {plan['id']} dispatched")
+        if order["id"] not in carried or response.status_code == 409:
+            # With ``lifeline run`` the operations loop plans by itself and may have been first.
+            say("5 dispatch", f"the operations loop had already planned {order['id']}; see /console")
+        else:
+            response.raise_for_status()
+            say("5 dispatch", f"plan {plan['id']} dispatched")
 
     async with httpx.AsyncClient(
         headers={"Authorization": f"Bearer {tokens.mint(household, 'resident')}"}, timeout=30
