@@ -119,6 +119,11 @@ async def test_dispatcher_plans_and_dispatches_from_the_console(settings: Settin
                 await expect(dispatch).to_be_disabled()
                 # What was dispatched has left the demand; the unassigned order stays.
                 await expect(page.locator("#demand-summary")).to_have_text("1 orders in 1 communities")
+                # The depot's plans, its fleet on the road and today's figures for the supply office.
+                await expect(page.locator("#plans tbody")).to_contain_text("dispatched")
+                await expect(page.locator("#fleet tbody")).to_contain_text("V-TRUCK")
+                await expect(page.locator("#fleet tbody")).to_contain_text("stops")
+                await expect(page.locator("#today")).to_contain_text("medical within 6 h")
                 assert errors == [], errors
 
                 ARTIFACT.parent.mkdir(parents=True, exist_ok=True)

@@ -44,7 +44,10 @@ def fleet_of(uow: RoutingUnitOfWork, depot_ids: set[str], today: date) -> list[d
     """Each vehicle: in service or not, where it was last seen, and how far along its route is."""
     positions = {p.vehicle_id: p for p in uow.session.execute(select(VehiclePosition)).scalars()}
     progress: dict[str, dict[str, Any]] = {}
-    for plan in dispatched_plans(uow, depot_ids, today):
+    # Today's routes, else the next day's (a plan dispatched the evening before).
+    upcoming = sorted((p for p in dispatched_plans(uow, depot_ids) if p.service_date >= today),
+                      key=lambda p: p.service_date, reverse=True)
+    for plan in upcoming:
         recorded = recorded_stops(uow, plan.id)
         for route in plan.result.get("routes", []):
             stops = route["stops"]
@@ -52,7 +55,7 @@ def fleet_of(uow: RoutingUnitOfWork, depot_ids: set[str], today: date) -> list[d
             progress[route["vehicle_id"]] = {
                 "plan_id": plan.id, "stops_done": done, "stops_total": len(stops),
                 "next_stop": next((s["community_name"] for s in stops if s["stop_id"] not in recorded), None),
-                "route_end": route["end"],
+                "route_end": route["end"], "date": plan.service_date,
             }
     vehicles = uow.session.execute(
         select(Vehicle).where(col(Vehicle.depot_id).in_(depot_ids)).order_by(col(Vehicle.id))).scalars()
