@@ -286,6 +286,42 @@ class SlaAtRisk(EventPayload):
         return self.depot_id
 
 
+# --- fleet (positions are telemetry; arrivals mark a vehicle at a gate) -----------------
+
+VehicleState = Literal["at_depot", "driving", "at_gate", "broken_down"]
+
+
+class VehiclePositioned(EventPayload):
+    TYPE = "lifeline.vehicle.positioned"
+    TOPIC = topics.FLEET
+    vehicle_id: str
+    depot_id: str
+    plan_id: str | None
+    lat: float
+    lon: float
+    at: datetime
+    state: VehicleState
+    next_stop_id: str | None
+
+    def key(self) -> str:
+        return self.vehicle_id
+
+
+class VehicleArrived(EventPayload):
+    TYPE = "lifeline.vehicle.arrived"
+    TOPIC = topics.FLEET
+    vehicle_id: str
+    plan_id: str
+    stop_id: str
+    community_id: str
+    at: datetime
+    #: Minutes behind the plan's arrival at this gate (0 on time).
+    late_min: float
+
+    def key(self) -> str:
+        return self.vehicle_id
+
+
 PAYLOAD_TYPES: dict[str, type[EventPayload]] = {
     cls.TYPE: cls
     for cls in (
@@ -293,5 +329,6 @@ PAYLOAD_TYPES: dict[str, type[EventPayload]] = {
         OrderCancelled, StockReceived, StockAdjusted, StockCounted, StockReserved,
         OrderBackordered, ReservationRejected, ReservationReleased, StockShipped,
         PlanDispatched, OrderScheduled, OrderDelivered, OrderDeliveryFailed, StockLow, SlaAtRisk,
+        VehiclePositioned, VehicleArrived,
     )
 }

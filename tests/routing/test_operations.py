@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -18,7 +18,7 @@ import pytest
 
 from services.routing.adapters.orm import Community
 from shared import clock
-from shared.events.payloads import CommunityUpdated
+from shared.events.payloads import CommunityUpdated, VehiclePositioned
 from shared.settings import Settings
 from tests.routing.events import community, publish, reserved, small_city
 from tests.routing.helpers import setup_fleet
@@ -162,3 +162,21 @@ async def test_a_risk_upgrade_changes_which_vehicles_serve_the_community_from_th
         await publish(settings, reserved("O-2", "C-1", rice=1, placed_at=clock.now() - timedelta(minutes=1)))
         second = await _dispatched_with(client, headers, {"O-2"})
         assert _vehicle_of(second, "O-2") == "V-CL", second["routes"]
+
+
+async def test_vehicle_positions_from_the_fleet_topic_show_in_the_fleet_view(settings: Settings) -> None:
+    seen = datetime.now(UTC)
+    await publish(settings, *small_city(),
+                  VehiclePositioned(vehicle_id="V-TRUCK", depot_id="DC-1", plan_id=None, lat=39.93, lon=116.47,
+                                    at=seen, state="driving", next_stop_id=None),
+                  VehiclePositioned(vehicle_id="V-TRUCK", depot_id="DC-1", plan_id=None, lat=39.0, lon=116.0,
+                                    at=seen - timedelta(minutes=5), state="at_depot", next_stop_id=None))
+    async with running_service("routing", settings) as (_app, client):
+        headers = await setup_fleet(client, settings, vehicles={"V-TRUCK": TRUCK})
+
+        async def positioned() -> dict[str, Any] | None:
+            fleet = (await client.get("/v1/fleet?depot_id=DC-1", headers=headers)).json()
+            return fleet[0]["position"]  # type: ignore[no-any-return]
+
+        position = await eventually(positioned, message="the truck's position")
+        assert (position["lat"], position["state"]) == (39.93, "driving"), "an older position never wins"

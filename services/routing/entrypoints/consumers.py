@@ -15,11 +15,13 @@ from shared.events.payloads import (
     ReservationReleased,
     SkuDefined,
     StockReserved,
+    VehiclePositioned,
 )
 from shared.messaging.consumer import Handler
 
 CONSUMED_TOPICS = [
     topics.COMMUNITIES.name, topics.CATALOG.name, topics.ORDERS.name, topics.RESERVATIONS.name,
+    topics.FLEET.name,
 ]
 
 # Handlers take routing's unit of work (a SqlUnitOfWork); the consumer passes that one.
@@ -32,5 +34,6 @@ _HANDLERS: dict[str, Any] = {
     OrderCancelled.TYPE: read_models.order_cancelled,
     StockReserved.TYPE: read_models.stock_reserved,
     ReservationReleased.TYPE: read_models.reservation_released,
+    VehiclePositioned.TYPE: read_models.vehicle_positioned,
 }
 HANDLERS: dict[str, Handler] = _HANDLERS

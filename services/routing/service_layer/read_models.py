@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from services.routing.adapters.demand import DemandStore
-from services.routing.adapters.orm import Community, Depot, Sku
+from services.routing.adapters.orm import Community, Depot, Sku, VehiclePosition
 from services.routing.domain.demand import CANCELLED, PLACED, next_status
 from services.routing.service_layer.unit_of_work import RoutingUnitOfWork
 from shared.events.envelope import CloudEvent
@@ -21,13 +21,14 @@ from shared.events.payloads import (
     ReservationReleased,
     SkuDefined,
     StockReserved,
+    VehiclePositioned,
 )
 
 
-def _upsert(uow: RoutingUnitOfWork, model: Any, key: str, values: dict[str, Any]) -> None:
+def _upsert(uow: RoutingUnitOfWork, model: Any, key: str, values: dict[str, Any], key_field: str = "id") -> None:
     row = uow.session.get(model, key)
     if row is None:
-        row = model(id=key, **values)
+        row = model(**{key_field: key}, **values)
     else:
         for field, value in values.items():
             setattr(row, field, value)
@@ -102,3 +103,14 @@ def reservation_released(uow: RoutingUnitOfWork, payload: ReservationReleased, _
 
 def order_cancelled(uow: RoutingUnitOfWork, payload: OrderCancelled, _e: CloudEvent) -> None:
     _transition(uow, payload.order_id, "cancelled")
+
+
+def vehicle_positioned(uow: RoutingUnitOfWork, payload: VehiclePositioned, _e: CloudEvent) -> None:
+    # Telemetry may arrive late or twice: a position older than the one kept changes nothing.
+    row = uow.session.get(VehiclePosition, payload.vehicle_id)
+    if row is not None and row.at is not None and row.at >= payload.at:
+        return
+    _upsert(uow, VehiclePosition, payload.vehicle_id, {
+        "depot_id": payload.depot_id, "plan_id": payload.plan_id, "lat": payload.lat, "lon": payload.lon,
+        "state": payload.state, "next_stop_id": payload.next_stop_id, "at": payload.at,
+    }, key_field="vehicle_id")
