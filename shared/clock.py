@@ -39,7 +39,10 @@ class WallClock:
 
 @dataclass(frozen=True)
 class ScaledClock:
-    """Simulated time: ``start`` at wall instant ``anchor``, ``speed`` x the wall clock."""
+    """Simulated time: ``start`` at wall instant ``anchor``, ``speed`` x the wall clock.
+
+    Before ``anchor`` the clock stands at ``start``: a simulation sets the anchor a little
+    ahead so its processes can boot and load the city while no simulated time passes."""
 
     start: datetime
     anchor: float
@@ -52,7 +55,7 @@ class ScaledClock:
             raise ValueError("a scaled clock's speed must be positive")
 
     def now(self) -> datetime:
-        return self.start + timedelta(seconds=(time.time() - self.anchor) * self.speed)
+        return self.start + timedelta(seconds=max(0.0, time.time() - self.anchor) * self.speed)
 
 
 class FixedClock:

@@ -31,8 +31,8 @@ from shared.auth import TokenService
 
 log = logging.getLogger(__name__)
 
-#: Simulated time before the scenario starts: the city and its stock are loaded then.
-SETUP = timedelta(hours=2)
+#: Simulated time the clock starts before the scenario: the loop's first cycle, the dawn.
+SETUP = timedelta(minutes=10)
 DESCRIPTIONS = {
     "lifeline": "priority allocation; each depot re-planned every 15 min from now and at once for "
                 "medical orders, inserted into routes on the road",
@@ -81,8 +81,9 @@ async def _run(scenario: Scenario, city: DemoCity, actions: list[Action], policy
             log.info("%s: system up in %.0f s, loading the city", policy, time.monotonic() - started)
             await _load_city(city, system.urls, TokenService(settings.jwt_secret.get_secret_value(),
                                                              issuer=settings.jwt_issuer))
-            if clock.now() > scenario.start:
-                log.warning("%s: the city loaded after the scenario's start; the first actions run late", policy)
+            if clock.now() > config.clock_start:
+                log.warning("%s: the city loaded after the simulated clock started; the first actions run late",
+                            policy)
             driver = ScenarioDriver(system, city, run_tag=f"{scenario.name}-{policy}")
             progress = _Progress(policy, len(actions), scenario)
             try:

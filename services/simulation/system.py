@@ -40,6 +40,9 @@ class SystemConfig:
     clock_speed: float
     planner_time_limit_s: float = 1.0
     cadence_min: float = 15.0
+    #: Wall seconds the clock stands still at its start while the system boots and the
+    #: city is loaded (shared.clock.ScaledClock holds before its anchor).
+    setup_wall_s: float = 60.0
 
 
 @dataclass
@@ -91,7 +94,7 @@ async def running_system(config: SystemConfig) -> AsyncIterator[RunningSystem]:
     broker = EmbeddedBroker(port=free_port(), log_path=log_dir / "broker.log")
     broker.start()
     ports = {name: free_port() for name in (*SERVICES, "fleet")}
-    anchor = time.time()
+    anchor = time.time() + config.setup_wall_s
     env = _environment(config, broker.url, ports, anchor)
     settings = Settings(  # the same view of the world, for this process's own clients
         broker_url=broker.url, var_dir=str(config.run_dir), clock_start=config.clock_start,
