@@ -91,6 +91,10 @@ def _record(
 ) -> list[str]:
     """Record one stop's outcome and its orders' events; returns the orders it applied to."""
     now = clock.now()
+    # An order split over an ambient and a cold stop is delivered with its last part.
+    recorded = recorded_stops(uow, plan.id) | {stop["stop_id"]}
+    parts_left = {o for r in plan.result["routes"] for s in r["stops"] if s["stop_id"] not in recorded
+                  for o in s["order_ids"]}
     uow.session.add(StopOutcome(plan_id=plan.id, stop_id=stop["stop_id"], outcome=outcome,
                                 received_by=received_by, reason=reason, recorded_at=now))
     mine = set(uow.session.execute(
@@ -99,7 +103,7 @@ def _record(
     ).scalars())
     applied = []
     for order_id in stop["order_ids"]:
-        if order_id not in mine:
+        if order_id not in mine or (outcome == "delivered" and order_id in parts_left):
             continue
         applied.append(order_id)
         row = uow.session.get(DemandOrder, order_id)
