@@ -7,6 +7,7 @@ It is the simulator's driver with a lower rate and no mishaps: what a newcomer o
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -63,10 +64,8 @@ def main() -> int:
     settings = get_settings()
     clock.configure(settings.clock_start, settings.clock_anchor, settings.clock_speed)
     urls = {name: f"http://127.0.0.1:{settings.port(name)}" for name in ("orders", "inventory", "routing")}
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(live_orders(settings, urls, args.fleet_url, scale=args.scale))
-    except KeyboardInterrupt:
-        pass
     return 0
 
 

@@ -92,6 +92,7 @@ async def collect(
     placed_per_community: Counter[str] = Counter()
     delivered_per_community: Counter[str] = Counter()
     medical = medical_on_time = 0
+    late_medical_hours: Counter[int] = Counter()
     late_vulnerable: set[str] = set()
     tonnes = 0.0
     for row in orders:
@@ -102,7 +103,10 @@ async def collect(
         waited = (delivered or ended_at) - placed
         if row.priority == "medical":
             medical += 1
-            medical_on_time += delivered is not None and waited <= MEDICAL_SLA
+            on_time = delivered is not None and waited <= MEDICAL_SLA
+            medical_on_time += on_time
+            if not on_time:
+                late_medical_hours[placed.astimezone(tz).hour] += 1
         if row.priority != "standard" and waited > VULNERABLE_LIMIT and row.status not in ("cancelled", "rejected"):
             late_vulnerable.add(row.household_id)
         if delivered is None:
@@ -122,27 +126,29 @@ async def collect(
     shift_hours = sum(_shift_hours(v) for v in city.vehicles)
     first = min((placed for r in orders if (placed := _utc(r.created_at)) is not None), default=ended_at)
     days = max(1.0, (ended_at - first).total_seconds() / 86400)
+    figures = {
+        "medical_orders": medical,
+        "medical_within_6h_share": round(medical_on_time / medical, 4) if medical else None,
+        "delivery_hours_by_priority": {
+            p: {"count": len(v), "median": _percentile(v, 50), "p95": _percentile(v, 95)}
+            for p, v in ((p, hours_by_priority.get(p, [])) for p in PRIORITIES)},
+        "vulnerable_unserved_over_24h": len(late_vulnerable),
+        "fill_rate_by_community": fill,
+        "fill_rate_worst_best_ratio": (round(min(fill.values()) / max(fill.values()), 4)
+                                       if fill and max(fill.values()) > 0 else None),
+        **audit,
+        "vehicle_km": round(km, 1), "tonnes_delivered": round(tonnes, 2),
+        "vehicle_km_per_tonne": round(km / tonnes, 2) if tonnes else None,
+        "vehicle_utilisation": round(busy_h / (shift_hours * days), 4) if shift_hours else None,
+    }
     return {
+        "targets": targets(figures, late_medical_hours),
         "orders": {"placed": len(orders), "delivered": statuses.get("delivered", 0),
                    "failed_deliveries": statuses.get("delivery_failed", 0), "rejected": statuses.get("rejected", 0),
                    "backordered_open": statuses.get("backordered", 0),
                    "open": sum(n for s, n in statuses.items() if s in ("placed", "reserved", "scheduled")),
                    "refused_at_intake": sum(log.refused.values()), "refusals": dict(log.refused)},
-        "figures": {
-            "medical_orders": medical,
-            "medical_within_6h_share": round(medical_on_time / medical, 4) if medical else None,
-            "delivery_hours_by_priority": {
-                p: {"count": len(v), "median": _percentile(v, 50), "p95": _percentile(v, 95)}
-                for p, v in ((p, hours_by_priority.get(p, [])) for p in PRIORITIES)},
-            "vulnerable_unserved_over_24h": len(late_vulnerable),
-            "fill_rate_by_community": fill,
-            "fill_rate_worst_best_ratio": (round(min(fill.values()) / max(fill.values()), 4)
-                                           if fill and max(fill.values()) > 0 else None),
-            **audit,
-            "vehicle_km": round(km, 1), "tonnes_delivered": round(tonnes, 2),
-            "vehicle_km_per_tonne": round(km / tonnes, 2) if tonnes else None,
-            "vehicle_utilisation": round(busy_h / (shift_hours * days), 4) if shift_hours else None,
-        },
+        "figures": figures,
         "deliveries": deliveries,
         "placed_by_hour": placed_by_hour,
         "communities": [{k: c[k] for k in ("id", "name", "lat", "lon", "risk_level")} for c in city.communities],
@@ -205,3 +211,27 @@ def _stock_conserved(settings: Settings) -> bool:
         if not 0 <= row.reserved <= row.on_hand:
             return False
     return True
+
+
+def targets(figures: dict[str, Any], late_medical_hours: Counter[int]) -> list[dict[str, Any]]:
+    """The supply office's targets, met or not, and what the figures say about a miss."""
+    share = figures["medical_within_6h_share"]
+    night = sum(n for hour, n in late_medical_hours.items() if hour >= 17 or hour < 5)
+    late = sum(late_medical_hours.values())
+    ratio = figures["fill_rate_worst_best_ratio"]
+    return [
+        {"figure": "medical_within_6h_share", "label": "medical orders delivered within 6 h", "target": ">= 99 %",
+         "value": share, "met": share is not None and share >= 0.99,
+         "why": (f"{night} of the {late} late medical orders were placed between 17:00 and 05:00, when no "
+                 "gate receives goods within 6 h (the last windows close at 17:00-19:00)") if late else ""},
+        {"figure": "vulnerable_unserved_over_24h", "label": "vulnerable households unserved > 24 h", "target": "0",
+         "value": figures["vulnerable_unserved_over_24h"], "met": figures["vulnerable_unserved_over_24h"] == 0,
+         "why": "backorders (stock short) or orders still open when the run ended"},
+        {"figure": "fill_rate_worst_best_ratio", "label": "fill rate, worst / best community", "target": ">= 0.9",
+         "value": ratio, "met": ratio is not None and ratio >= 0.9,
+         "why": "orders placed in the last hours are still open at the end of the run; fill counts delivered only"},
+        {"figure": "orders_lost", "label": "orders lost", "target": "0", "value": figures["orders_lost"],
+         "met": figures["orders_lost"] == 0, "why": ""},
+        {"figure": "orders_doubled", "label": "orders doubled", "target": "0", "value": figures["orders_doubled"],
+         "met": figures["orders_doubled"] == 0, "why": ""},
+    ]
