@@ -141,6 +141,12 @@ ROUTING: list[Row] = [
     Row("POST /v1/plans", fixed("/v1/plans"), only(dispatcher=202, admin=202),
         json=lambda _ids: {"depot_ids": ["DC-1"], "date": tomorrow(), "time_limit_s": 0.5}),
     Row("GET /v1/plans/{plan_id}", lambda ids: f"/v1/plans/{ids['plan']}", DISPATCHERS),
+    Row("GET /v1/plans", fixed("/v1/plans"), DISPATCHERS, params={"depot_id": "DC-1"}),
+    Row("GET /v1/fleet", fixed("/v1/fleet"), DISPATCHERS, params={"depot_id": "DC-1"}),
+    Row("GET /v1/outcomes", fixed("/v1/outcomes"), DISPATCHERS, params={"depot_id": "DC-1"}),
+    # A vehicle nobody registered: 404 once the role is accepted (a real one would leave service).
+    Row("POST /v1/vehicles/{vehicle_id}/breakdown", fixed("/v1/vehicles/V-NOBODY/breakdown"),
+        only(dispatcher=404, admin=404), json=lambda _ids: {"reason": "engine"}),
     # Dispatching a dispatched plan again is the same dispatch.
     Row("POST /v1/plans/{plan_id}/dispatch", lambda ids: f"/v1/plans/{ids['plan']}/dispatch", DISPATCHERS),
     Row("POST /v1/plans/{plan_id}/reoptimize", lambda ids: f"/v1/plans/{ids['plan']}/reoptimize",

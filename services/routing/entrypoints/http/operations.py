@@ -14,17 +14,16 @@ from shared.http import NO_NUL, error_responses
 
 router = APIRouter(tags=["operations"], responses=error_responses(401, 403, 422))
 
-def _depots(principal: Any, depot_id: list[str] | None) -> set[str]:
-    if depot_id:
-        check_depot_access(principal, depot_id)
-        return set(depot_id)
-    return set(principal.depot_ids)
+DepotId = Annotated[str, Query(min_length=1, max_length=64, pattern=NO_NUL)]
+
+
+def _depots(principal: Any, depot_id: str) -> set[str]:
+    check_depot_access(principal, [depot_id])
+    return {depot_id}
 
 
 @router.get("/v1/fleet")
-def fleet(uow: UowDep, principal: Dispatcher, request: Request,
-          depot_id: Annotated[list[Annotated[str, Query(pattern=NO_NUL)]] | None, Query()] = None,
-          ) -> list[dict[str, Any]]:
+def fleet(uow: UowDep, principal: Dispatcher, request: Request, depot_id: DepotId) -> list[dict[str, Any]]:
     """Each vehicle of the depots: in service, last position, progress along today's route."""
     tz = request.app.state.tz
     with uow:
@@ -32,9 +31,7 @@ def fleet(uow: UowDep, principal: Dispatcher, request: Request,
 
 
 @router.get("/v1/outcomes")
-def outcomes(uow: UowDep, principal: Dispatcher, request: Request,
-             depot_id: Annotated[list[Annotated[str, Query(pattern=NO_NUL)]] | None, Query()] = None,
-             ) -> dict[str, Any]:
+def outcomes(uow: UowDep, principal: Dispatcher, request: Request, depot_id: DepotId) -> dict[str, Any]:
     """Today's figures (orders placed since local midnight): medicine within 6 h, priority
     orders waiting over 24 h, fill rate per community."""
     now = clock.now()
