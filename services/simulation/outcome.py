@@ -18,12 +18,13 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from sqlalchemy import create_engine, text
 
 from services.demo.city import DemoCity
+from services.routing.domain.planning import MEDICINE_SLA
 from services.simulation.driver import DriverLog
 from shared.db import UtcTimestamp
 from shared.events import topics
 from shared.settings import Settings
 
-MEDICAL_SLA = timedelta(hours=6)
+MEDICAL_SLA = MEDICINE_SLA  # the promise the plans are built for
 VULNERABLE_LIMIT = timedelta(hours=24)
 PRIORITIES = ("medical", "vulnerable", "standard")
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from sqlalchemy import create_engine, text
 
+from services.simulation.outcome import query
 from shared.events import topics
 from shared.settings import Settings
 
@@ -80,13 +80,6 @@ async def _read_all(settings: Settings, name: str) -> Drained:
         await consumer.stop()
 
 
-def query(settings: Settings, service: str, sql: str) -> list[Any]:
-    engine = create_engine(settings.database_url(service))  # type: ignore[arg-type]
-    try:
-        with engine.connect() as connection:
-            return list(connection.execute(text(sql)))
-    finally:
-        engine.dispose()
 
 
 async def check_orders_invariants(settings: Settings, accepted: list[str]) -> None:

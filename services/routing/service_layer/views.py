@@ -11,6 +11,7 @@ from sqlmodel import col
 
 from services.routing.adapters.orm import DemandOrder, Plan, Vehicle, VehiclePosition
 from services.routing.domain import demand as demand_states
+from services.routing.domain.planning import MEDICINE_SLA
 from services.routing.service_layer.fleet_state import dispatched_plans, recorded_stops
 from services.routing.service_layer.unit_of_work import RoutingUnitOfWork
 from shared.auth import Principal
@@ -36,7 +37,7 @@ def plans_of(
     return found
 
 
-MEDICAL_SLA = timedelta(hours=6)
+MEDICAL_SLA = MEDICINE_SLA
 VULNERABLE_LIMIT = timedelta(hours=24)
 
 
