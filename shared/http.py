@@ -58,6 +58,14 @@ class TooManyRequests(DomainError):
     code = "rate_limited"
 
 
+class Unavailable(DomainError):
+    """The service cannot say now what became of the request; the client may retry it
+    (with its Idempotency-Key, the retry is answered as the original)."""
+
+    status_code = 503
+    code = "unavailable"
+
+
 # --- documented shapes ------------------------------------------------------------------
 
 def _as_utc(value: datetime) -> datetime:

@@ -31,6 +31,22 @@ class PipelinedTransaction:
     def __init__(self, connection: psycopg.AsyncConnection[Any]) -> None:
         self._connection = connection
 
+    @property
+    def backend_pid(self) -> int:
+        """The server process running this transaction (see ``end_backend``)."""
+        return self._connection.info.backend_pid
+
+    async def end_backend(self, pid: int, *, timeout_ms: int = 5000) -> bool:
+        """Terminate another connection's server process and wait until it is gone; True
+        once it is. Then whatever that connection had sent has taken its final effect: a
+        COMMIT the server got has committed, one it did not get never will (its
+        transaction rolled back), so reading the database tells which."""
+        [_terminated], [[gone]] = await self.all_at_once([
+            ("SELECT pg_terminate_backend(%s, %s)", [pid, timeout_ms]),
+            ("SELECT NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = %s)", [pid]),
+        ])
+        return bool(gone)
+
     async def all_at_once(self, queries: Sequence[tuple[str, Sequence[Any]]]) -> list[list[Any]]:
         """Run statements that return rows, in order, in one round trip."""
         cursors = [self._connection.cursor() for _ in queries]

@@ -11,9 +11,9 @@ import pytest
 from services.demo.city import build_city
 from services.demo.loader import load_city
 from shared.settings import Settings
-from tests.brokerlink import BrokerLink, broker_behind_link
 from tests.e2e.test_vertical_slice import place_order, system
 from tests.support import bearer, eventually, make_settings, tokens
+from tests.tcplink import TcpLink, broker_behind_link
 
 pytestmark = pytest.mark.e2e
 
@@ -21,7 +21,7 @@ OUTAGE_S = 10.0
 
 
 async def post_orders_through_an_outage(
-    orders: httpx.AsyncClient, settings: Settings, link: BrokerLink, households: list[str]
+    orders: httpx.AsyncClient, settings: Settings, link: TcpLink, households: list[str]
 ) -> list[dict]:
     """Post one order per household at a steady pace; the link is down for the middle part."""
     accepted: list[dict] = []
@@ -57,7 +57,7 @@ async def assert_still_placed(orders: httpx.AsyncClient, admin: dict[str, str], 
         assert body["status"] == "placed", body
 
 
-def link_is_up(link: BrokerLink) -> bool:
+def link_is_up(link: TcpLink) -> bool:
     return link.up
 
 

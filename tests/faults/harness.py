@@ -21,8 +21,8 @@ from pydantic import SecretStr
 from shared.auth import Role
 from shared.messaging.broker import free_port
 from shared.settings import Settings
-from tests.brokerlink import BrokerLink, broker_behind_link
 from tests.support import bearer, drop_schemas, make_settings, tokens
+from tests.tcplink import TcpLink, broker_behind_link
 
 SERVICES = ("orders", "inventory", "routing")
 
@@ -54,7 +54,7 @@ class Instance:
 @dataclass
 class ProcessSystem:
     settings: Settings
-    link: BrokerLink
+    link: TcpLink
     log_dir: Path
     instances: dict[str, list[Instance]] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)

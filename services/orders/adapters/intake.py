@@ -211,3 +211,9 @@ class PipelinedIntake(IntakeStatements, MessagingStatements):
     async def write(self, orders: Sequence[NewOrder], outbox: Sequence[OutboxRow]) -> None:
         statements = [*self.insert_statements(orders), self.outbox_insert(outbox)]
         await self._transaction.run_all([(self._sql(statement), rows) for statement, rows in statements])
+
+    async def placed(self, order_ids: Sequence[str]) -> set[str]:
+        """Which of these orders the database holds (after a COMMIT whose answer was lost)."""
+        [rows] = await self._transaction.all_at_once(
+            [(self._sql("SELECT id FROM orders WHERE id = ANY(?)"), [list(order_ids)])])
+        return {row[0] for row in rows}

@@ -1,4 +1,4 @@
-"""A cuttable network link to the broker, for outage tests.
+"""A cuttable TCP link, for outage tests: to the broker, or to PostgreSQL.
 
 The embedded broker keeps its log in memory, so stopping its process also throws away what it
 had acknowledged, which no production Kafka broker does (its log is on disk). To take the broker
@@ -6,6 +6,10 @@ away the way clients experience a real outage, the tests put this TCP relay betw
 and the broker (the broker advertises the relay's port) and cut it: every open connection is
 reset and new ones are refused until the link is restored. The broker keeps its log and the
 consumer groups their committed offsets, as with a restarted Kafka broker.
+
+Between a service and PostgreSQL the link breaks one connection at a chosen message
+(``break_at``), e.g. right after a COMMIT went out: the ambiguous commit, where the client
+cannot know whether the server committed.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from typing import Any
 from shared.messaging.broker import EmbeddedBroker, free_port
 
 
-class BrokerLink:
+class TcpLink:
     def __init__(self, upstream_host: str, upstream_port: int, *, port: int | None = None):
         self.upstream = (upstream_host, upstream_port)
         self.port = port or free_port()
@@ -29,6 +33,9 @@ class BrokerLink:
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._muted = False
+        self._break: tuple[bytes, bool] | None = None
+        #: Connections broken by ``break_at`` so far.
+        self.breaks = 0
         self._thread.start()
 
     @property
@@ -52,17 +59,31 @@ class BrokerLink:
         self._call(self._reset_connections())
         self._muted = False
 
+    def break_at(self, marker: bytes, *, deliver: bool) -> None:
+        """The next client chunk holding ``marker`` reaches the server (``deliver``) or not,
+        then that client's connection is reset and nothing more comes back on it. The
+        server's side stays open, as in a network partition: whatever the server does
+        with what it got, the client never hears."""
+        self._break = (marker, deliver)
+
     @property
     def up(self) -> bool:
         return self._server is not None
 
     def close(self) -> None:
         self.cut()
+        self._call(self._finish_relays())
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
 
     def _call(self, coroutine: Coroutine[Any, Any, None]) -> None:
         asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(10)
+
+    async def _finish_relays(self) -> None:
+        relays = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in relays:
+            task.cancel()
+        await asyncio.gather(*relays, return_exceptions=True)
 
     async def _listen(self) -> None:
         if self._server is None:
@@ -88,30 +109,45 @@ class BrokerLink:
             return
         self._writers.update((client_writer, broker_writer))
         await asyncio.gather(
-            self._pipe(client_reader, broker_writer), self._pipe(broker_reader, client_writer, answers=True)
+            self._pipe(client_reader, broker_writer, client=client_writer),
+            self._pipe(broker_reader, client_writer, answers=True),
         )
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, answers: bool = False) -> None:
+    async def _pipe(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *,
+        answers: bool = False, client: asyncio.StreamWriter | None = None,
+    ) -> None:
+        broke = False
         try:
             while chunk := await reader.read(65536):
                 if answers and self._muted:
                     continue
+                if client is not None and self._break is not None and self._break[0] in chunk:
+                    _marker, deliver = self._break
+                    self._break, broke = None, True
+                    self.breaks += 1
+                    if deliver:
+                        writer.write(chunk)
+                        await writer.drain()
+                    client.transport.abort()
+                    return
                 writer.write(chunk)
                 await writer.drain()
         except (ConnectionError, OSError):
             pass
         finally:
-            self._writers.discard(writer)
-            writer.transport.abort()
+            if not broke:  # after a break the server's side stays open: it never hears the client went
+                self._writers.discard(writer)
+                writer.transport.abort()
 
 
 @contextlib.contextmanager
-def broker_behind_link(log_path: Path | None = None) -> Iterator[tuple[EmbeddedBroker, BrokerLink]]:
+def broker_behind_link(log_path: Path | None = None) -> Iterator[tuple[EmbeddedBroker, TcpLink]]:
     """A fresh broker whose clients all go through a cuttable link (use ``link.url``)."""
     link_port = free_port()
     broker = EmbeddedBroker(port=free_port(), log_path=log_path, advertised_port=link_port)
     broker.start()
-    link = BrokerLink(broker.host, broker.port, port=link_port)
+    link = TcpLink(broker.host, broker.port, port=link_port)
     link.restore()
     try:
         yield broker, link

@@ -1,0 +1,390 @@
+"""Placing orders: the intake's batches (group commit), checked as if one by one against
+rations, the rate limit and Idempotency-Keys; on PostgreSQL through the async connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy.exc import IntegrityError
+
+from services.orders.adapters.intake import IntakeFacts, NewOrder, PipelinedIntake
+from services.orders.adapters.orm import Order
+from services.orders.adapters.repository import NOT_COUNTING
+from services.orders.domain import rules
+from services.orders.domain.commands import (
+    PlaceOrder,
+)
+from services.orders.domain.ids import new_order_id
+from services.orders.domain.model import HouseholdProfile, Line, OrderStatus, OrderView
+from services.orders.service_layer.errors import rule_error
+from services.orders.service_layer.tracking import OrderDetails, order_view
+from services.orders.service_layer.unit_of_work import OrdersUnitOfWork
+from shared import clock
+from shared.auth import Principal
+from shared.events import payloads
+from shared.group_commit import GroupCommit
+from shared.http import Conflict, DomainError, Forbidden, TooManyRequests, Unavailable
+from shared.pipelined import AsyncPostgres
+
+log = logging.getLogger(__name__)
+
+
+RATE_WINDOW = timedelta(seconds=60)  # order placement is limited per household per minute
+
+Placed = tuple[OrderDetails, bool]
+"""An order and whether it was created (False: the replay of an Idempotency-Key)."""
+
+OrderIntake = GroupCommit[tuple[PlaceOrder, Principal], Placed]
+"""Where the HTTP edge submits orders: ``place_orders`` in batches (bootstrap wires it)."""
+
+
+def place_order(
+    cmd: PlaceOrder,
+    principal: Principal,
+    uow: OrdersUnitOfWork,
+    *,
+    rate_per_minute: int,
+) -> Placed:
+    """Place one order in a transaction of its own."""
+    try:
+        (outcome,) = _place_all([(cmd, principal)], uow, rate_per_minute)
+    except IntegrityError:
+        # Only the (caller, idempotency key) constraint can clash: a concurrent request
+        # with the same key committed first. Answer as its replay.
+        if cmd.idempotency_key is None:
+            raise
+        with uow:
+            existing = uow.orders.by_idempotency_key(cmd.caller, cmd.idempotency_key)
+            if existing is None:  # pragma: no cover - the clash says it exists
+                raise Conflict("concurrent request with this Idempotency-Key", code="retry") from None
+            return _replay(existing, cmd, uow), False
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
+
+
+def place_orders(
+    requests: Sequence[tuple[PlaceOrder, Principal]],
+    uow: OrdersUnitOfWork,
+    *,
+    rate_per_minute: int,
+) -> list[Placed | Exception]:
+    """Place several orders in one transaction (group commit, see shared/group_commit.py):
+    per request the order, or the error that refused it (a refused order writes nothing,
+    the others commit without it).
+
+    If the batch itself fails (a concurrent writer took an Idempotency-Key first, a
+    statement the database refused), it is rolled back and every order gets a transaction
+    of its own, so one bad request fails alone."""
+    if len(requests) > 1:
+        try:
+            return _place_all(requests, uow, rate_per_minute)
+        except Exception:
+            log.info("a batch of %d orders failed; placing them one by one", len(requests),
+                     exc_info=True)
+    outcomes: list[Placed | Exception] = []
+    for cmd, principal in requests:
+        try:
+            outcomes.append(place_order(cmd, principal, uow, rate_per_minute=rate_per_minute))
+        except Exception as exc:
+            outcomes.append(exc)
+    return outcomes
+
+
+def _place_all(
+    requests: Sequence[tuple[PlaceOrder, Principal]], uow: OrdersUnitOfWork, rate_per_minute: int
+) -> list[Placed | Exception]:
+    """Check and write the orders in one transaction: the reads of the whole batch first,
+    then each order decided in memory against what the database held plus the orders
+    accepted before it, then the writes of all of them."""
+    now = clock.now()
+    outcomes, wanted = _lines_wanted(requests)
+    with uow:
+        if wanted:
+            households, keys, skus = _batch_subjects(requests, wanted)
+            facts = uow.intake.read_for_intake(
+                households, keys, skus, now=now, rate_window=RATE_WINDOW, not_counting=NOT_COUNTING,
+            )
+            batch = _IntakeBatch(facts, now, uow)
+            batch.decide_all(requests, wanted, outcomes, rate_per_minute)
+            if batch.orders:
+                store = uow.intake
+                with store.batch():
+                    store.insert_orders(batch.orders)
+                    uow.publish_all(batch.events)
+        uow.commit()
+    return outcomes
+
+
+class OrderPlacement:
+    """The order intake's batch function (see ``OrderIntake``).
+
+    On PostgreSQL a batch runs on the async connection (shared/pipelined.py), so the event
+    loop serves HTTP while the database answers; SQLite, a batch that needs an earlier
+    order read back (an Idempotency-Key used before) and a batch that failed take the
+    synchronous path, ``place_orders``."""
+
+    def __init__(
+        self,
+        uow_factory: Callable[[], OrdersUnitOfWork],
+        *,
+        rate_per_minute: int,
+        postgres: AsyncPostgres | None,
+        on_published: Callable[[], None],
+    ) -> None:
+        self._uow_factory = uow_factory
+        self._rate_per_minute = rate_per_minute
+        self._postgres = postgres
+        self._on_published = on_published
+
+    async def __call__(self, requests: Sequence[tuple[PlaceOrder, Principal]]) -> list[Placed | Exception]:
+        if self._postgres is not None:
+            try:
+                outcomes = await self._place_pipelined(requests, self._postgres)
+                if outcomes is not None:
+                    return outcomes
+            except _CommitUnknown as unknown:
+                # Placing them again would place twice the orders that did commit (an order
+                # without an Idempotency-Key would be a second bundle): ask the database.
+                answers = await self._after_lost_commit(unknown, self._postgres)
+                if answers is not None:
+                    return answers
+                log.info("a pipelined batch of %d orders did not commit; placing them again", len(requests))
+            except Exception:
+                log.info("a pipelined batch of %d orders failed before its commit; placing them again",
+                         len(requests), exc_info=True)
+        return place_orders(requests, self._uow_factory(), rate_per_minute=self._rate_per_minute)
+
+    async def _place_pipelined(
+        self, requests: Sequence[tuple[PlaceOrder, Principal]], postgres: AsyncPostgres
+    ) -> list[Placed | Exception] | None:
+        """The batch in one transaction, as ``_place_all``; None (nothing written) when an
+        Idempotency-Key was used before and its order must be read back. Raises
+        ``_CommitUnknown`` when the COMMIT was sent and its answer did not come."""
+        now = clock.now()
+        outcomes, wanted = _lines_wanted(requests)
+        if not wanted:
+            return outcomes
+        households, keys, skus = _batch_subjects(requests, wanted)
+        uow = self._uow_factory()  # not entered: it only says how this service's events look
+        batch: _IntakeBatch | None = None
+        committing = False
+        backend = 0
+        try:
+            async with postgres.transaction() as transaction:
+                backend = transaction.backend_pid
+                store = PipelinedIntake(transaction)
+                facts = await store.read_for_intake(
+                    households, keys, skus, now=now, rate_window=RATE_WINDOW, not_counting=NOT_COUNTING,
+                )
+                if facts.used_keys:
+                    return None
+                batch = _IntakeBatch(facts, now, uow=None)
+                batch.decide_all(requests, wanted, outcomes, self._rate_per_minute)
+                if batch.orders:
+                    _events, rows = uow.outbox_rows(batch.events)
+                    await store.write(batch.orders, rows)
+                committing = True  # the block ends: psycopg sends COMMIT
+        except Exception as failure:
+            if committing and batch is not None and batch.orders:
+                raise _CommitUnknown(outcomes, [o.order.id for o in batch.orders], backend) from failure
+            raise
+        if batch.orders:
+            self._on_published()
+        return outcomes
+
+    async def _after_lost_commit(
+        self, unknown: _CommitUnknown, postgres: AsyncPostgres,
+    ) -> list[Placed | Exception] | None:
+        """The answers to a batch whose COMMIT's answer was lost, from the database: the
+        batch's outcomes if it committed (all its orders or none: one transaction), None if
+        it did not. The server process that ran the batch is ended first: until it is gone
+        a COMMIT still on its way could land after the look (and it may hold the
+        households' row locks the synchronous retry needs). While the database cannot be
+        asked, the batch's placed orders are answered 503: neither placed twice nor
+        answered as placed when they might not be."""
+        for attempt in range(COMMIT_CHECK_ATTEMPTS):
+            try:
+                async with postgres.transaction() as transaction:
+                    settled = await transaction.end_backend(unknown.backend_pid)
+                    found = await PipelinedIntake(transaction).placed(unknown.order_ids) if settled else None
+            except Exception:
+                log.warning("cannot tell yet whether %d orders committed (attempt %d)",
+                            len(unknown.order_ids), attempt + 1, exc_info=True)
+                found = None
+            if found is None:
+                await asyncio.sleep(0.2 * 2**attempt)
+                continue
+            if not found:
+                return None
+            self._on_published()
+            return unknown.outcomes
+        unavailable = Unavailable("the order's outcome is not known yet; retry with the same Idempotency-Key",
+                                  code="outcome_unknown")
+        return [outcome if isinstance(outcome, Exception) else unavailable for outcome in unknown.outcomes]
+
+
+#: Tries to learn a lost COMMIT's outcome (0.2 s, 0.4 s, ... apart: about 12 s in all).
+COMMIT_CHECK_ATTEMPTS = 6
+
+
+class _CommitUnknown(Exception):
+    """A batch's COMMIT was sent and its answer lost (the connection broke): it may have committed."""
+
+    def __init__(self, outcomes: list[Placed | Exception], order_ids: list[str], backend_pid: int) -> None:
+        super().__init__(f"commit of {len(order_ids)} orders unknown")
+        self.outcomes = outcomes
+        self.order_ids = order_ids
+        self.backend_pid = backend_pid
+
+
+def _lines_wanted(
+    requests: Sequence[tuple[PlaceOrder, Principal]],
+) -> tuple[list[Placed | Exception], list[tuple[int, tuple[Line, ...]]]]:
+    """Each request's merged lines, by household (arrival order within one: the order in
+    which the household rows are locked); a request whose lines are refused gets its error
+    in the outcomes at once."""
+    outcomes: list[Placed | Exception] = [Exception("not placed")] * len(requests)
+    wanted: list[tuple[int, tuple[Line, ...]]] = []
+    for i, (cmd, _principal) in enumerate(requests):
+        try:
+            wanted.append((i, _merged_lines(cmd)))
+        except DomainError as refused:
+            outcomes[i] = refused
+    wanted.sort(key=lambda item: requests[item[0]][0].household_id)
+    return outcomes, wanted
+
+
+def _batch_subjects(
+    requests: Sequence[tuple[PlaceOrder, Principal]], wanted: Sequence[tuple[int, tuple[Line, ...]]]
+) -> tuple[list[str], list[tuple[str, str]], list[str]]:
+    """The households, (caller, Idempotency-Key) pairs and SKUs a batch reads about."""
+    cmds = [requests[i][0] for i, _ in wanted]
+    households = sorted({cmd.household_id for cmd in cmds})
+    keys = sorted({(cmd.caller, cmd.idempotency_key) for cmd in cmds if cmd.idempotency_key})
+    skus = sorted({line.sku for _, lines in wanted for line in lines})
+    return households, keys, skus
+
+
+def _merged_lines(cmd: PlaceOrder) -> tuple[Line, ...]:
+    try:
+        return rules.merge_lines(cmd.lines)
+    except rules.RuleViolation as violation:
+        raise rule_error(violation) from violation
+
+
+class _IntakeBatch:
+    """The facts a batch of orders is checked against, kept up to date as orders are
+    accepted (rate limit, rations and Idempotency-Keys count the batch's own orders),
+    and the rows to write."""
+
+    def __init__(self, facts: IntakeFacts, now: datetime, uow: OrdersUnitOfWork | None) -> None:
+        self._facts = facts
+        self._now = now
+        self._uow = uow  # to read back an order placed before with a key; None: none was
+        self._accepted: dict[tuple[str, str], tuple[OrderDetails, str]] = {}
+        self.orders: list[NewOrder] = []
+        self.events: list[payloads.OrderPlaced] = []
+
+    def decide_all(
+        self, requests: Sequence[tuple[PlaceOrder, Principal]],
+        wanted: Sequence[tuple[int, tuple[Line, ...]]], outcomes: list[Placed | Exception],
+        rate_per_minute: int,
+    ) -> None:
+        for i, lines in wanted:
+            cmd, principal = requests[i]
+            try:
+                outcomes[i] = self.place(cmd, lines, principal, rate_per_minute)
+            except DomainError as refused:
+                outcomes[i] = refused
+
+    def place(self, cmd: PlaceOrder, lines: tuple[Line, ...], principal: Principal,
+              rate_per_minute: int) -> Placed:
+        """Decide one order; a refusal raises before anything of it is recorded."""
+        household = self._facts.households.get(cmd.household_id)
+        if household is None:
+            raise DomainError(
+                f"household {cmd.household_id} is not registered",
+                code="unknown_household", field="household_id",
+            )
+        if principal.role == "community_worker" and not principal.can_act_for_community(
+            household.community_id
+        ):
+            raise Forbidden(
+                f"household {cmd.household_id} is not in one of your communities",
+                field="household_id",
+            )
+        key = (cmd.caller, cmd.idempotency_key) if cmd.idempotency_key is not None else None
+        if key is not None:
+            replayed = self._replay(cmd, key)
+            if replayed is not None:
+                return replayed, False
+        catalog = self._facts.catalog
+        recent = self._facts.recent_order_times.setdefault(cmd.household_id, [])
+        history = self._facts.ration_history.setdefault(cmd.household_id, [])
+        try:
+            rules.require_known_skus(lines, catalog)
+            rules.check_rate(recent, rate_per_minute, self._now, window_s=int(RATE_WINDOW.total_seconds()))
+            rules.check_rations(lines, catalog, history, self._now)
+        except rules.RuleViolation as violation:
+            raise rule_error(violation) from violation
+        except rules.RateLimited as limited:
+            raise TooManyRequests(
+                str(limited), retry_after_s=limited.retry_after_s, limit_per_minute=limited.limit,
+            ) from limited
+        profile = HouseholdProfile(cmd.household_id, household.community_id, household.members,
+                                   household.flags)
+        priority = rules.derive_priority(profile, lines, catalog).value
+        order = OrderView(
+            id=new_order_id(), household_id=cmd.household_id, community_id=household.community_id,
+            status=OrderStatus.PLACED.value, priority=priority, contactless=cmd.contactless,
+            note=cmd.note, created_at=self._now, updated_at=self._now,
+        )
+        self.orders.append(NewOrder(
+            order, caller=cmd.caller, idempotency_key=cmd.idempotency_key,
+            request_fingerprint=cmd.request_fingerprint, lines=lines,
+        ))
+        self.events.append(payloads.OrderPlaced(
+            order_id=order.id, household_id=order.household_id, community_id=order.community_id,
+            priority=priority, placed_at=self._now, contactless=cmd.contactless,
+            items=[payloads.OrderLine(sku=line.sku, quantity=line.quantity) for line in lines],
+        ))
+        recent.append(self._now)
+        history.extend(rules.PastLine(line.sku, line.quantity, self._now) for line in lines)
+        details = OrderDetails(order, list(lines))
+        if key is not None:
+            self._accepted[key] = (details, cmd.request_fingerprint)
+        return details, True
+
+    def _replay(self, cmd: PlaceOrder, key: tuple[str, str]) -> OrderDetails | None:
+        """The order this Idempotency-Key placed before, in this batch or earlier."""
+        accepted = self._accepted.get(key)
+        if accepted is not None:
+            details, fingerprint = accepted
+            if fingerprint != cmd.request_fingerprint:
+                raise _key_reused(details.order.id)
+            return details
+        if key not in self._facts.used_keys:
+            return None
+        assert self._uow is not None, "a batch that reads keys used before needs the unit of work"
+        existing = self._uow.orders.by_idempotency_key(*key)
+        assert existing is not None  # read in this very transaction
+        return _replay(existing, cmd, self._uow)
+
+
+def _key_reused(order_id: str) -> Conflict:
+    return Conflict(
+        "this Idempotency-Key was already used with a different request",
+        code="idempotency_key_reused", order_id=order_id,
+    )
+
+
+def _replay(existing: Order, cmd: PlaceOrder, uow: OrdersUnitOfWork) -> OrderDetails:
+    if existing.request_fingerprint != cmd.request_fingerprint:
+        raise _key_reused(existing.id)
+    return OrderDetails(order_view(existing), uow.orders.lines([existing.id])[existing.id])
+
