@@ -8,6 +8,7 @@ one so the evening's orders can be delivered, and then reads the outcome back.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import shutil
 import sys
@@ -50,9 +51,14 @@ class SimulationOptions:
     drain: timedelta = timedelta(hours=6)
     planner_time_limit_s: float = 1.0
     out_dir: Path = Path("var/simulation")
+    #: Wall seconds the clock stands still while the systems boot and load the city.
+    setup_wall_s: float = 90.0
 
 
 async def simulate(options: SimulationOptions) -> dict[str, Any]:
+    """Every policy's system runs at the same time on one simulated clock: they live through
+    the same moments side by side, and the comparison costs the wall time of one run (the
+    baseline's day is light: intake all day and one plan per depot at 18:00)."""
     scenario = load_scenario(options.scenario)
     city = build_city()
     actions = plan_actions(scenario, city, scale=options.scale)
@@ -62,41 +68,48 @@ async def simulate(options: SimulationOptions) -> dict[str, Any]:
                      "timezone": str(scenario.timezone), "actions": len(actions)},
         "runs": {},
     }
-    for policy in options.policies:
-        outcome["runs"][policy] = await _run(scenario, city, actions, policy, options)
+    clock_start = scenario.start - SETUP
+    anchor = time.time() + options.setup_wall_s
+    previous = clock.configure(clock_start, anchor, options.speed)
+    progress = _Progress(options.policies, len(actions), scenario)
+    try:
+        runs = await asyncio.gather(*(
+            _run(scenario, city, actions, SystemConfig(
+                run_dir=options.out_dir / f"{scenario.name}-{policy}", policy=policy, clock_start=clock_start,
+                clock_speed=options.speed, clock_anchor=anchor, planner_time_limit_s=options.planner_time_limit_s,
+            ), options, progress)
+            for policy in options.policies
+        ))
+    finally:
+        clock.use(previous)
+        progress.done()
+    for policy, run in zip(options.policies, runs, strict=True):
+        outcome["runs"][policy] = run
     return outcome
 
 
-async def _run(scenario: Scenario, city: DemoCity, actions: list[Action], policy: Policy,
-               options: SimulationOptions) -> dict[str, Any]:
-    run_dir = options.out_dir / f"{scenario.name}-{policy}"
-    shutil.rmtree(run_dir, ignore_errors=True)
-    config = SystemConfig(run_dir=run_dir, policy=policy, clock_start=scenario.start - SETUP,
-                          clock_speed=options.speed, planner_time_limit_s=options.planner_time_limit_s)
+async def _run(scenario: Scenario, city: DemoCity, actions: list[Action], config: SystemConfig,
+               options: SimulationOptions, progress: _Progress) -> dict[str, Any]:
+    policy = config.policy
+    shutil.rmtree(config.run_dir, ignore_errors=True)
     started = time.monotonic()
     async with running_system(config) as system:
         settings = system.settings
-        previous = clock.configure(settings.clock_start, settings.clock_anchor, settings.clock_speed)
+        log.info("%s: system up in %.0f s, loading the city", policy, time.monotonic() - started)
+        await _load_city(city, system.urls, TokenService(settings.jwt_secret.get_secret_value(),
+                                                         issuer=settings.jwt_issuer))
+        if clock.now() > config.clock_start:
+            log.warning("%s: the city loaded after the simulated clock started; the first actions run late",
+                        policy)
+        driver = ScenarioDriver(system, city, run_tag=f"{scenario.name}-{policy}")
         try:
-            log.info("%s: system up in %.0f s, loading the city", policy, time.monotonic() - started)
-            await _load_city(city, system.urls, TokenService(settings.jwt_secret.get_secret_value(),
-                                                             issuer=settings.jwt_issuer))
-            if clock.now() > config.clock_start:
-                log.warning("%s: the city loaded after the simulated clock started; the first actions run late",
-                            policy)
-            driver = ScenarioDriver(system, city, run_tag=f"{scenario.name}-{policy}")
-            progress = _Progress(policy, len(actions), scenario)
-            try:
-                await driver.play(actions, progress)
-                end = scenario.end + options.drain
-                await clock.sleep((end - clock.now()).total_seconds())
-                progress.done()
-            finally:
-                await driver.close()
-            system.check_alive()
-            run = await collect(settings, city, driver.log, ended_at=clock.now(), tz=scenario.timezone)
+            await driver.play(actions, lambda done, action: progress(policy, done, action))
+            end = scenario.end + options.drain
+            await clock.sleep((end - clock.now()).total_seconds())
         finally:
-            clock.use(previous)
+            await driver.close()
+        system.check_alive()
+        run = await collect(settings, city, driver.log, ended_at=clock.now(), tz=scenario.timezone)
     run.update({
         "policy": policy, "policy_description": DESCRIPTIONS[policy],
         "wall_seconds": round(time.monotonic() - started, 1), "clock_speed": options.speed,
@@ -115,23 +128,30 @@ async def _load_city(city: DemoCity, urls: dict[str, str], tokens: TokenService)
 
 
 class _Progress:
-    """A one-line progress bar on stderr (the report is the output; this is for people)."""
+    """One progress line on stderr for all the runs (the report is the output; this is for people)."""
 
-    def __init__(self, policy: str, total: int, scenario: Scenario) -> None:
-        self._policy, self._total, self._scenario = policy, total, scenario
+    def __init__(self, policies: tuple[str, ...], total: int, scenario: Scenario) -> None:
+        self._done = dict.fromkeys(policies, 0)
+        self._total, self._scenario = total, scenario
         self._last = 0.0
+        self._shown = False
 
-    def __call__(self, done: int, action: Action) -> None:
+    def __call__(self, policy: str, done: int, action: Action) -> None:
+        self._done[policy] = done
         now = time.monotonic()
         if now - self._last < 1 and done < self._total:
             return
-        self._last = now
-        width = 30
-        filled = int(width * done / max(1, self._total))
+        self._last, self._shown = now, True
+        width = 20
+        bars = " ".join(
+            f"{name} [{'#' * int(width * n / max(1, self._total)):<{width}}] {n}/{self._total}"
+            for name, n in self._done.items()
+        )
         local = action.at.astimezone(self._scenario.timezone).strftime("%a %H:%M")
-        sys.stderr.write(f"\r{self._policy:9} [{'#' * filled}{'.' * (width - filled)}] {done}/{self._total} {local}")
+        sys.stderr.write(f"\r{bars} {local}")
         sys.stderr.flush()
 
     def done(self) -> None:
-        sys.stderr.write("\n")
-        sys.stderr.flush()
+        if self._shown:
+            sys.stderr.write("\n")
+            sys.stderr.flush()

@@ -38,11 +38,12 @@ class SystemConfig:
     policy: Policy
     clock_start: datetime
     clock_speed: float
+    #: Wall time (epoch seconds) the simulated clock starts moving: it stands still at its
+    #: start before, while the system boots and the city is loaded (shared.clock.ScaledClock).
+    #: Systems run side by side share it, so they live through the same simulated moments.
+    clock_anchor: float
     planner_time_limit_s: float = 1.0
     cadence_min: float = 15.0
-    #: Wall seconds the clock stands still at its start while the system boots and the
-    #: city is loaded (shared.clock.ScaledClock holds before its anchor).
-    setup_wall_s: float = 60.0
 
 
 @dataclass
@@ -94,7 +95,7 @@ async def running_system(config: SystemConfig) -> AsyncIterator[RunningSystem]:
     broker = EmbeddedBroker(port=free_port(), log_path=log_dir / "broker.log")
     broker.start()
     ports = {name: free_port() for name in (*SERVICES, "fleet")}
-    anchor = time.time() + config.setup_wall_s
+    anchor = config.clock_anchor
     env = _environment(config, broker.url, ports, anchor)
     settings = Settings(  # the same view of the world, for this process's own clients
         broker_url=broker.url, var_dir=str(config.run_dir), clock_start=config.clock_start,

@@ -96,8 +96,9 @@ async def test_dispatcher_plans_and_dispatches_from_the_console(settings: Settin
 
                 await page.fill("#time-limit", "4")
                 await page.click("#plan")
-                await expect(page.locator("#status")).to_have_text("solving")
-                await expect(page.locator("#progress")).to_contain_text("solutions")  # progress while solving
+                await expect(page.locator("#status")).to_have_text("solving", timeout=20_000)
+                # progress while solving
+                await expect(page.locator("#progress")).to_contain_text("solutions", timeout=20_000)
                 await expect(page.locator("#status")).to_have_text("solved", timeout=60_000)
                 assert await page.locator("#error").text_content() == ""
 

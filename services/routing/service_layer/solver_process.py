@@ -61,7 +61,9 @@ async def solve_in_child(
     process = context.Process(
         target=_child, args=(sender, mode, problem, params, fixed), name="lifeline-solver"
     )
-    process.start()
+    # Starting a spawned child writes its pickled arguments down a pipe, which blocks until
+    # the child (importing the engine) reads them: a thread, so the event loop never waits.
+    await asyncio.to_thread(process.start)
     sender.close()
     try:
         while True:
