@@ -6,6 +6,8 @@ import os
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
+import sqlalchemy.exc
 from sqlalchemy import DateTime, Dialect, Engine, MetaData, TypeDecorator, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import sessionmaker
@@ -33,8 +35,24 @@ class UtcTimestamp(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+#: Errors that say the database could not be reached or dropped the connection (a restart,
+#: a cut network, a terminated backend, SQLite's lock wait given up): nothing of the
+#: transaction was kept, and the same work can succeed later. Not the event's fault.
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
+    sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError, psycopg.OperationalError,
+    psycopg.InterfaceError,
+)
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    return isinstance(exc, DATABASE_UNAVAILABLE) or (
+        isinstance(exc, sqlalchemy.exc.DBAPIError) and exc.connection_invalidated
+    )
+
+
 def make_engine(
-    url: str, *, pool_size: int = 40, max_overflow: int = 10, pre_ping: bool = False, recycle_s: int = 1800
+    url: str, *, pool_size: int = 40, max_overflow: int = 10, pre_ping: bool = False, recycle_s: int = 1800,
+    application_name: str | None = None,
 ) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -47,9 +65,11 @@ def make_engine(
         url = str(parsed.set(drivername="postgresql+psycopg"))
     # LIFO: the connections in use stay few and warm (psycopg prepares a statement run
     # often on each connection); the rest idle until recycled.
+    # Named, so an operator (or a fault test) finds a service's backends in pg_stat_activity.
+    connect_args = {"application_name": application_name} if application_name else {}
     return create_engine(
         url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=pre_ping,
-        pool_recycle=recycle_s, pool_use_lifo=True,
+        pool_recycle=recycle_s, pool_use_lifo=True, connect_args=connect_args,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Iterable
 from contextlib import AbstractAsyncContextManager
@@ -17,8 +18,11 @@ from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.auth import TokenService
+from shared.db import DATABASE_UNAVAILABLE
 from shared.observability import MetricsMiddleware
 from shared.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 class DomainError(Exception):
@@ -162,6 +166,14 @@ async def _domain_error_handler(_request: Request, exc: Exception) -> JSONRespon
     return JSONResponse({"detail": exc.detail()}, status_code=exc.status_code, headers=headers)
 
 
+async def _database_unavailable_handler(request: Request, exc: Exception) -> JSONResponse:
+    # The database dropped the connection or cannot be reached: nothing was written (the
+    # transaction rolled back), so the client may retry; with an Idempotency-Key safely.
+    log.warning("%s %s: database unavailable: %s", request.method, request.url.path, exc)
+    detail = {"code": "database_unavailable", "message": "the database is not reachable just now; retry shortly"}
+    return JSONResponse({"detail": detail}, status_code=503, headers={"Retry-After": "1"})
+
+
 _STATUS_CODES = {
     400: "bad_request", 401: "not_authenticated", 403: "forbidden", 404: "not_found",
     405: "method_not_allowed", 406: "not_acceptable", 409: "conflict", 413: "body_too_large",
@@ -290,6 +302,8 @@ def create_app(
     )
     app.add_exception_handler(DomainError, _domain_error_handler)
     app.add_exception_handler(StarletteHTTPException, _http_error_handler)
+    for unavailable in DATABASE_UNAVAILABLE:
+        app.add_exception_handler(unavailable, _database_unavailable_handler)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware)
     return app

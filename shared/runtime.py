@@ -54,6 +54,7 @@ class ServiceRuntime(Generic[UoW]):
             max_overflow=settings.db_max_overflow,
             pre_ping=settings.db_pool_pre_ping,
             recycle_s=settings.db_pool_recycle_s,
+            application_name=f"lifeline-{name}",
         )
         self.session_factory = session_factory(self.engine)
         self.tables = tables

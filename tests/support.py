@@ -33,25 +33,25 @@ def database_url_for(service: str, tmp_path: Path, tag: str) -> str:
     if not TEST_DATABASE_URL:
         return f"sqlite:///{tmp_path}/{service}.db"
     schema = f"t_{tag}_{service}"
-    engine = create_engine(_psycopg(TEST_DATABASE_URL))
+    engine = create_engine(psycopg_url(TEST_DATABASE_URL))
     with engine.begin() as connection:
         connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
     engine.dispose()
     separator = "&" if "?" in TEST_DATABASE_URL else "?"
-    return f"{_psycopg(TEST_DATABASE_URL)}{separator}options=-csearch_path%3D{schema}"
+    return f"{psycopg_url(TEST_DATABASE_URL)}{separator}options=-csearch_path%3D{schema}"
 
 
 def drop_schemas(tag: str) -> None:
     if not TEST_DATABASE_URL:
         return
-    engine = create_engine(_psycopg(TEST_DATABASE_URL))
+    engine = create_engine(psycopg_url(TEST_DATABASE_URL))
     with engine.begin() as connection:
         for service in ("orders", "inventory", "routing", "toy"):
             connection.execute(text(f'DROP SCHEMA IF EXISTS "t_{tag}_{service}" CASCADE'))
     engine.dispose()
 
 
-def _psycopg(url: str) -> str:
+def psycopg_url(url: str) -> str:
     if url.startswith("postgresql://"):
         return "postgresql+psycopg://" + url[len("postgresql://"):]
     return url

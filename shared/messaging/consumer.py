@@ -19,6 +19,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 
+from shared.db import database_unavailable
 from shared.events.codec import SchemaViolation, UnknownEventType, unwrap
 from shared.events.envelope import CloudEvent, EnvelopeError
 from shared.events.payloads import EventPayload
@@ -39,6 +40,11 @@ Handler = Callable[[SqlUnitOfWork, Any, CloudEvent], None]
 #: with fewer statements than one by one (e.g. a poll's placed orders reserved together).
 #: If it raises, the batch falls back to the per-event ``Handler``s, so both must agree.
 BatchHandler = Callable[[SqlUnitOfWork, list[tuple[Any, CloudEvent]]], None]
+
+
+class DatabaseUnavailable(Exception):
+    """The database is away: the batch is neither dead-lettered nor committed. The consumer
+    restarts from its committed offsets (with backoff) and the inbox skips what was kept."""
 
 
 class PoisonEvent(Exception):
@@ -207,6 +213,8 @@ class ConsumerRunner:
         try:
             applied = self._apply_batch(topic, decoded)
         except Exception as exc:
+            if database_unavailable(exc):
+                raise DatabaseUnavailable(str(exc)) from exc
             # Optimistic: the batch is one transaction without a savepoint per event (on
             # PostgreSQL two round trips each). When any event fails, nothing of the batch
             # was kept; every event is then applied alone, poison to the DLQ, the rest kept.
@@ -285,6 +293,8 @@ class ConsumerRunner:
                 error = exc
                 break
             except Exception as exc:
+                if database_unavailable(exc):
+                    raise DatabaseUnavailable(str(exc)) from exc
                 error = exc
                 log.warning("%s: %s failed (attempt %d): %s", self._name, item.event.id, attempt, exc)
                 time.sleep(0.05 * 2**attempt)

@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 from pydantic import SecretStr
+from sqlalchemy.engine import make_url
 
 from shared.auth import Role
 from shared.messaging.broker import free_port
@@ -56,6 +57,8 @@ class ProcessSystem:
     settings: Settings
     link: TcpLink
     log_dir: Path
+    #: Between the services and PostgreSQL, when the scenario cuts the database away.
+    database_link: TcpLink | None = None
     instances: dict[str, list[Instance]] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
 
@@ -120,15 +123,37 @@ class ProcessSystem:
 
 
 @contextlib.asynccontextmanager
-async def process_system(tmp_path: Path, *services: str) -> AsyncIterator[ProcessSystem]:
-    """A broker behind a cuttable link, and one process per named service, all ready."""
+async def process_system(
+    tmp_path: Path, *services: str, database_link: bool = False
+) -> AsyncIterator[ProcessSystem]:
+    """A broker behind a cuttable link, and one process per named service, all ready; with
+    ``database_link`` (PostgreSQL) the services reach the database through a cuttable link too."""
     with broker_behind_link(tmp_path / "tansu.log") as (_broker, link):
         settings, tag = make_settings(link.url, tmp_path)
-        system = ProcessSystem(settings, link, tmp_path)
+        to_database = None
+        if database_link:
+            settings, to_database = behind_a_database_link(settings)
+        system = ProcessSystem(settings, link, tmp_path, database_link=to_database)
         try:
             started = [system.start(service) for service in services or SERVICES]
             await asyncio.gather(*(system.ready(instance) for instance in started))
             yield system
         finally:
             system.stop_all()
+            if to_database is not None:
+                to_database.close()
             drop_schemas(tag)
+
+
+def behind_a_database_link(settings: Settings) -> tuple[Settings, TcpLink]:
+    """The settings with every service's database URL through one new link to the server."""
+    server = make_url(settings.database_url("orders"))
+    assert server.get_backend_name() == "postgresql", "a database link needs PostgreSQL"
+    link = TcpLink(server.host or "127.0.0.1", server.port or 5432)
+    link.restore()
+    through = {
+        f"{service}_database_url": make_url(settings.database_url(service))  # type: ignore[arg-type]
+        .set(host="127.0.0.1", port=link.port).render_as_string(hide_password=False)
+        for service in SERVICES
+    }
+    return settings.model_copy(update=through), link

@@ -6,106 +6,33 @@ checker drains the topics and reads the databases: nothing lost, nothing twice, 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import signal
 import uuid
-from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaProducer
 
-from services.demo.city import build_city
-from services.demo.loader import load_city
 from shared.events import topics
-from tests.faults.checker import (
-    check_inventory_invariants,
-    check_orders_invariants,
-    drain,
-    query,
+from tests.faults.checker import check_inventory_invariants, check_orders_invariants, drain, query
+from tests.faults.city import (
+    CITY,
+    HOUSEHOLDS,
+    city_system,
+    post_orders,
+    produce,
+    stock_received,
+    wait_settled,
 )
-from tests.faults.harness import ProcessSystem, process_system
-from tests.support import eventually, tokens
+from tests.faults.harness import ProcessSystem
+from tests.support import eventually
 
 pytestmark = [pytest.mark.faults, pytest.mark.e2e]
 
-CITY = build_city(households_per_community=4)
-HOUSEHOLDS = [h["id"] for h in CITY.households]
 
-
-@contextlib.asynccontextmanager
-async def city_system(tmp_path: Path) -> AsyncIterator[ProcessSystem]:
-    async with process_system(tmp_path) as system:
-        clients = {service: system.client(service) for service in ("orders", "inventory", "routing")}
-        try:
-            await load_city(CITY, clients, tokens(system.settings))
-        finally:
-            for client in clients.values():
-                await client.aclose()
-        await wait_catalog(system)
-        yield system
-
-
-async def wait_catalog(system: ProcessSystem) -> None:
-    """The catalog reaches orders through the broker; until then every SKU is unknown."""
-    async def known() -> bool:
-        rows = query(system.settings, "orders", "SELECT COUNT(*) AS n FROM catalog_skus")
-        return rows[0].n == len(CITY.skus)
-
-    await eventually(known, timeout_s=60, message="catalog in the orders service")
-
-
-async def post_order(client: httpx.AsyncClient, system: ProcessSystem, household: str) -> str:
-    response = await client.post(
-        "/v1/orders", headers=system.headers(household, "resident"),
-        json={"items": [{"sku": "VEG-BOX", "quantity": 1}, {"sku": "RICE-5KG", "quantity": 1}]})
-    assert response.status_code == 201, response.text  # accepted whatever the broker is doing
-    order_id: str = response.json()["id"]
-    return order_id
-
-
-async def post_orders(system: ProcessSystem, households: list[str], *, per_second: float) -> list[str]:
-    accepted = []
-    async with system.client("orders") as client:
-        for household in households:
-            accepted.append(await post_order(client, system, household))
-            await asyncio.sleep(1 / per_second)
-    return accepted
-
-
-async def wait_settled(system: ProcessSystem, accepted: list[str], timeout_s: float = 120) -> None:
-    async def settled() -> bool:
-        rows = query(system.settings, "orders", "SELECT id, status FROM orders")
-        statuses = {row.id: row.status for row in rows}
-        return all(statuses.get(oid) in ("reserved", "backordered") for oid in accepted)
-
-    await eventually(settled, timeout_s=timeout_s, interval_s=0.5, message="every accepted order settled")
-
-
-async def produce(system: ProcessSystem, topic: str, messages: Sequence[tuple[bytes | None, bytes]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=system.settings.broker_url)
-    await producer.start()
-    try:
-        for key, value in messages:
-            await producer.send_and_wait(system.settings.topic(topic), value, key=key)
-    finally:
-        await producer.stop()
-
-
-def stock_received(event_id: str, depot_id: str, sku: str, quantity: int) -> tuple[bytes, bytes]:
-    """A warehouse system's event, exactly as the external contract (SPEC section 4) says."""
-    event = {
-        "specversion": "1.0", "id": event_id, "source": "wms/faults", "type": "lifeline.stock.received",
-        "time": "2026-11-20T06:30:00Z", "datacontenttype": "application/json",
-        "data": {"depot_id": depot_id, "sku": sku, "quantity": quantity},
-    }
-    return f"{depot_id}:{sku}".encode(), json.dumps(event).encode()
-
-
-async def test_broker_gone_for_30_s_while_orders_are_posted(tmp_path: Path) -> None:
-    async with city_system(tmp_path) as system:
+async def test_broker_gone_for_30_s_while_orders_are_posted(run_dir: Path) -> None:
+    async with city_system(run_dir) as system:
         async def outage() -> None:
             await asyncio.sleep(3)
             await asyncio.to_thread(system.link.cut)
@@ -120,8 +47,8 @@ async def test_broker_gone_for_30_s_while_orders_are_posted(tmp_path: Path) -> N
         await check_inventory_invariants(system.settings, accepted)
 
 
-async def test_inventory_sigkilled_repeatedly_while_it_consumes(tmp_path: Path) -> None:
-    async with city_system(tmp_path) as system:
+async def test_inventory_sigkilled_repeatedly_while_it_consumes(run_dir: Path) -> None:
+    async with city_system(run_dir) as system:
         stock_ids = [f"wms-{uuid.uuid4().hex[:10]}" for _ in range(60)]
         skus = [sku["id"] for sku in CITY.skus]
         messages = [stock_received(eid, "DC-CY-1", skus[i % len(skus)], 5) for i, eid in enumerate(stock_ids)]
@@ -157,8 +84,8 @@ async def test_inventory_sigkilled_repeatedly_while_it_consumes(tmp_path: Path) 
         await check_inventory_invariants(system.settings, accepted, set(stock_ids))
 
 
-async def test_orders_killed_between_commit_and_broker_ack(tmp_path: Path) -> None:
-    async with city_system(tmp_path) as system:
+async def test_orders_killed_between_commit_and_broker_ack(run_dir: Path) -> None:
+    async with city_system(run_dir) as system:
         # The broker appends what the relay sends but its answers never come back: the rows
         # are committed and published, yet not marked sent when the process dies.
         await asyncio.to_thread(system.link.mute_responses)
@@ -175,8 +102,8 @@ async def test_orders_killed_between_commit_and_broker_ack(tmp_path: Path) -> No
         await check_inventory_invariants(system.settings, accepted)
 
 
-async def test_a_second_instance_joins_and_leaves_the_group_under_load(tmp_path: Path) -> None:
-    async with city_system(tmp_path) as system:
+async def test_a_second_instance_joins_and_leaves_the_group_under_load(run_dir: Path) -> None:
+    async with city_system(run_dir) as system:
         async def churn() -> None:
             await asyncio.sleep(3)
             second = system.start("inventory", extra_instance=True)
@@ -193,6 +120,25 @@ async def test_a_second_instance_joins_and_leaves_the_group_under_load(tmp_path:
         await wait_settled(system, accepted)
         await check_orders_invariants(system.settings, accepted)
         await check_inventory_invariants(system.settings, accepted)
+
+
+async def test_two_instances_of_each_service_share_the_load(run_dir: Path) -> None:
+    async with city_system(run_dir) as system:
+        seconds = [system.start(service, extra_instance=True) for service in ("orders", "inventory", "routing")]
+        await asyncio.gather(*(system.ready(instance) for instance in seconds))
+        accepted = await post_orders(system, HOUSEHOLDS[:120], per_second=10, every_instance=True)
+        await wait_settled(system, accepted)
+        await check_orders_invariants(system.settings, accepted)
+        await check_inventory_invariants(system.settings, accepted)
+        orders_topic = system.settings.topic(topics.ORDERS.name)
+        for instance in system.instances["inventory"]:  # both consumed orders: the partitions were shared
+            async with httpx.AsyncClient(base_url=instance.url, timeout=10) as client:
+                metrics = (await client.get("/metrics")).text
+            applied = sum(
+                float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
+                if line.startswith("lifeline_events_consumed_total{")
+                and f'topic="{orders_topic}"' in line and 'outcome="applied"' in line)
+            assert applied > 0, f"inventory on port {instance.port} applied no orders"
 
 
 POISON: dict[str, bytes] = {
@@ -217,10 +163,12 @@ CONSUMERS = {  # topic -> the services that consume it
 }
 
 
-async def test_poison_on_every_consumed_topic_goes_to_the_dlq_and_consumers_keep_going(tmp_path: Path) -> None:
-    async with city_system(tmp_path) as system:
+async def test_poison_on_every_consumed_topic_goes_to_the_dlq_and_consumers_keep_going(run_dir: Path) -> None:
+    async with city_system(run_dir) as system:
         for topic in CONSUMERS:
-            await produce(system, topic, [(b"poison", value) for value in POISON.values()])
+            # One key per poison: two of these topics are compacted, and a compacted topic may
+            # keep only the newest record of a key (on Kafka, as soon as its cleaner runs).
+            await produce(system, topic, [(f"poison-{kind}".encode(), value) for kind, value in POISON.items()])
         # A stock event for a depot nobody knows is valid JSON but fails the handler: poison too.
         await produce(system, topics.STOCK_UPDATES.name, [stock_received("wms-ghost", "DC-NOWHERE", "RICE-5KG", 1)])
 

@@ -25,6 +25,7 @@ from services.orders.service_layer.tracking import OrderDetails, order_view
 from services.orders.service_layer.unit_of_work import OrdersUnitOfWork
 from shared import clock
 from shared.auth import Principal
+from shared.db import database_unavailable
 from shared.events import payloads
 from shared.group_commit import GroupCommit
 from shared.http import Conflict, DomainError, Forbidden, TooManyRequests, Unavailable
@@ -154,9 +155,9 @@ class OrderPlacement:
                 if answers is not None:
                     return answers
                 log.info("a pipelined batch of %d orders did not commit; placing them again", len(requests))
-            except Exception:
-                log.info("a pipelined batch of %d orders failed before its commit; placing them again",
-                         len(requests), exc_info=True)
+            except Exception as failure:
+                log.info("a pipelined batch of %d orders failed before its commit (%s); placing them again",
+                         len(requests), failure, exc_info=not database_unavailable(failure))
         return place_orders(requests, self._uow_factory(), rate_per_minute=self._rate_per_minute)
 
     async def _place_pipelined(
