@@ -77,6 +77,28 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def postgres_cpu_seconds() -> float:
+    """CPU of every PostgreSQL server process on this machine (the bench's database is local)."""
+    total = 0.0
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and (proc / "comm").read_text().strip() == "postgres":
+                total += cpu_seconds(int(proc.name))
+        except OSError:
+            continue
+    return total
+
+
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) jiffies of all cores so far, from /proc/stat."""
+    try:
+        values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except OSError:
+        return 0.0, 0.0
+    idle = values[3] + values[4]  # idle + iowait
+    return float(sum(values) - idle), float(sum(values))
+
+
 def percentile(values: list[float], p: float) -> float:
     if not values:
         return float("nan")
@@ -315,20 +337,29 @@ async def main() -> None:
         print(f"{'target/s':>9} {'accepted/s':>11} {'errors':>8} {'http p50':>9} {'http p99':>9} "
               f"{'placed→outcome p50':>19} {'p95':>7} {'p99':>7} {'settled':>8}  verdict")
         sustained = 0.0
-        cpu_rows: list[tuple[float, dict[str, float]]] = []
+        cpu_rows: list[tuple[float, dict[str, float], float]] = []
         for rate in (float(r) for r in args.rates.split(",")):
             step = Step(rate, args.step_seconds)
             pids: dict[str, list[int]] = {"broker": [broker.pid or 0], "load": [os.getpid()]}
             for service, process in zip(process_service, processes, strict=True):
                 pids.setdefault(service, []).append(process.pid)
             cpu_before = {name: sum(map(cpu_seconds, group)) for name, group in pids.items()}
+            if args.database_url:
+                cpu_before["postgres"] = postgres_cpu_seconds()
+            busy_before = machine_busy()
             await run_step(step, "127.0.0.1", [ports["orders"], *extra_ports["orders"]], headers, bodies)
             drain_deadline = time.perf_counter() + 30
             while time.perf_counter() < drain_deadline and not all(o in clock.seen_at for o in step.sent_at):
                 await asyncio.sleep(0.2)
-            cpu_ms = {name: 1000 * (sum(map(cpu_seconds, pids[name])) - before) / max(len(step.sent_at), 1)
+            busy_after = machine_busy()
+            used = {name: sum(map(cpu_seconds, pids[name])) for name in pids}
+            if args.database_url:
+                used["postgres"] = postgres_cpu_seconds()
+            cpu_ms = {name: 1000 * (used[name] - before) / max(len(step.sent_at), 1)
                       for name, before in cpu_before.items()}
-            cpu_rows.append((rate, cpu_ms))
+            cpu_ms["all"] = sum(cpu_ms.values())
+            busy = (busy_after[0] - busy_before[0]) / max(busy_after[1] - busy_before[1], 1)
+            cpu_rows.append((rate, cpu_ms, busy))
             e2e = [(clock.seen_at[o][0] - sent) * 1000 for o, sent in step.sent_at.items() if o in clock.seen_at]
             settled = len(e2e) / max(len(step.sent_at), 1)
             ok = (step.accepted_per_s() >= 0.97 * rate and settled == 1.0
@@ -344,8 +375,10 @@ async def main() -> None:
         for _at, kind in clock.seen_at.values():
             outcomes[kind] = outcomes.get(kind, 0) + 1
         print(f"outcomes: {outcomes}")
-        print("CPU ms per accepted order, by process: " + "; ".join(
-            f"{rate:.0f}/s: " + ", ".join(f"{name} {ms:.1f}" for name, ms in cpu.items()) for rate, cpu in cpu_rows))
+        print("CPU ms per accepted order, by process (and how busy the machine's cores were): " + "; ".join(
+            f"{rate:.0f}/s: " + ", ".join(f"{name} {ms:.1f}" for name, ms in cpu.items()) + f" (cores {busy:.0%} busy)"
+            for rate, cpu, busy in cpu_rows))
+        print(f"this machine has {os.cpu_count()} cores: {1000 * (os.cpu_count() or 1):.0f} CPU ms per second")
         print(f"highest sustained step: {sustained:.0f} orders/s (p99 < {P99_TARGET_MS:.0f} ms)")
     finally:
         await clock.stop()

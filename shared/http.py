@@ -167,10 +167,13 @@ async def _domain_error_handler(_request: Request, exc: Exception) -> JSONRespon
 
 
 async def _database_unavailable_handler(request: Request, exc: Exception) -> JSONResponse:
-    # The database dropped the connection or cannot be reached: nothing was written (the
-    # transaction rolled back), so the client may retry; with an Idempotency-Key safely.
+    # The database dropped the connection or cannot be reached. Almost always nothing was
+    # written; only a connection lost during COMMIT leaves it open, which is why a retry
+    # should carry the request's Idempotency-Key (the order intake settles its own lost
+    # COMMITs from the database before answering; see orders' placing.py).
     log.warning("%s %s: database unavailable: %s", request.method, request.url.path, exc)
-    detail = {"code": "database_unavailable", "message": "the database is not reachable just now; retry shortly"}
+    detail = {"code": "database_unavailable",
+              "message": "the database is not reachable just now; retry shortly with the same Idempotency-Key"}
     return JSONResponse({"detail": detail}, status_code=503, headers={"Retry-After": "1"})
 
 
