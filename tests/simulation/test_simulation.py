@@ -21,6 +21,9 @@ async def test_a_simulated_morning_loses_nothing_doubles_nothing_and_conserves_s
     outcome = await simulate(SimulationOptions(
         scenario="smoke", policies=("lifeline",), speed=900, drain=timedelta(hours=2),
         planner_time_limit_s=0.5, out_dir=tmp_path,
+        # Booting and loading the city take some 30 s here; the 90 s default is for slower
+        # machines. Were it short, the first actions would run late, not wrong.
+        setup_wall_s=50,
     ))
     run = outcome["runs"]["lifeline"]
     figures = run["figures"]
