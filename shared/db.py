@@ -36,8 +36,9 @@ class UtcTimestamp(TypeDecorator[datetime]):
 
 
 #: Errors that say the database could not be reached or dropped the connection (a restart,
-#: a cut network, a terminated backend, SQLite's lock wait given up): nothing of the
-#: transaction was kept, and the same work can succeed later. Not the event's fault.
+#: a cut network, a terminated backend, SQLite's lock wait given up): the same work can
+#: succeed later, and it is not the request's or the event's fault. The transaction was
+#: rolled back, unless the connection broke during COMMIT (then only the database knows).
 DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
     sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError, psycopg.OperationalError,
     psycopg.InterfaceError,

@@ -21,6 +21,8 @@ from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.engine import make_url
+
 from shared.messaging.broker import EmbeddedBroker, free_port
 
 
@@ -139,6 +141,19 @@ class TcpLink:
             if not broke:  # after a break the server's side stays open: it never hears the client went
                 self._writers.discard(writer)
                 writer.transport.abort()
+
+
+def link_to_database(url: str) -> TcpLink:
+    """A link (listening) to the server a database URL names."""
+    server = make_url(url)
+    link = TcpLink(server.host or "127.0.0.1", server.port or 5432)
+    link.restore()
+    return link
+
+
+def through(link: TcpLink, url: str) -> str:
+    """The database URL, reaching its server through ``link``."""
+    return make_url(url).set(host="127.0.0.1", port=link.port).render_as_string(hide_password=False)
 
 
 @contextlib.contextmanager

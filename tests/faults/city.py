@@ -21,6 +21,7 @@ from tests.support import eventually, tokens
 
 CITY = build_city(households_per_community=4)
 HOUSEHOLDS = [h["id"] for h in CITY.households]
+ORDER = {"items": [{"sku": "VEG-BOX", "quantity": 1}, {"sku": "RICE-5KG", "quantity": 1}]}
 
 
 @contextlib.asynccontextmanager
@@ -48,7 +49,7 @@ async def wait_catalog(system: ProcessSystem) -> None:
 async def post_order(client: httpx.AsyncClient, system: ProcessSystem, household: str) -> str:
     response = await client.post(
         "/v1/orders", headers=system.headers(household, "resident"),
-        json={"items": [{"sku": "VEG-BOX", "quantity": 1}, {"sku": "RICE-5KG", "quantity": 1}]})
+        json=ORDER)
     assert response.status_code == 201, response.text  # accepted whatever the broker is doing
     order_id: str = response.json()["id"]
     return order_id
@@ -79,6 +80,15 @@ async def wait_settled(system: ProcessSystem, accepted: list[str], timeout_s: fl
         return all(statuses.get(oid) in ("reserved", "backordered") for oid in accepted)
 
     await eventually(settled, timeout_s=timeout_s, interval_s=0.5, message="every accepted order settled")
+
+
+async def wait_stock_applied(system: ProcessSystem, stock_ids: set[str]) -> None:
+    async def applied() -> bool:
+        rows = query(system.settings, "inventory",
+                     "SELECT COUNT(DISTINCT event_id) AS n FROM stock_ledger WHERE event_id LIKE 'wms-%'")
+        return rows[0].n >= len(stock_ids)
+
+    await eventually(applied, timeout_s=60, message="every stock event applied")
 
 
 async def produce(system: ProcessSystem, topic: str, messages: Sequence[tuple[bytes | None, bytes]]) -> None:
@@ -117,7 +127,7 @@ async def post_orders_retrying(
                 try:
                     response = await client.post(
                         "/v1/orders", headers={**system.headers(household, "resident"), "Idempotency-Key": key},
-                        json={"items": [{"sku": "VEG-BOX", "quantity": 1}, {"sku": "RICE-5KG", "quantity": 1}]})
+                        json=ORDER)
                 except httpx.TransportError:
                     response = None
                 if response is not None and response.status_code in (200, 201):

@@ -23,7 +23,7 @@ from shared.auth import Role
 from shared.messaging.broker import free_port
 from shared.settings import Settings
 from tests.support import bearer, drop_schemas, make_settings, tokens
-from tests.tcplink import TcpLink, broker_behind_link
+from tests.tcplink import TcpLink, broker_behind_link, link_to_database, through
 
 SERVICES = ("orders", "inventory", "routing")
 
@@ -147,13 +147,8 @@ async def process_system(
 
 def behind_a_database_link(settings: Settings) -> tuple[Settings, TcpLink]:
     """The settings with every service's database URL through one new link to the server."""
-    server = make_url(settings.database_url("orders"))
-    assert server.get_backend_name() == "postgresql", "a database link needs PostgreSQL"
-    link = TcpLink(server.host or "127.0.0.1", server.port or 5432)
-    link.restore()
-    through = {
-        f"{service}_database_url": make_url(settings.database_url(service))  # type: ignore[arg-type]
-        .set(host="127.0.0.1", port=link.port).render_as_string(hide_password=False)
-        for service in SERVICES
-    }
-    return settings.model_copy(update=through), link
+    assert make_url(settings.database_url("orders")).get_backend_name() == "postgresql", "needs PostgreSQL"
+    link = link_to_database(settings.database_url("orders"))
+    urls = {f"{service}_database_url": through(link, settings.database_url(service))  # type: ignore[arg-type]
+            for service in SERVICES}
+    return settings.model_copy(update=urls), link

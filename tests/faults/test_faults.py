@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from shared.events import topics
-from tests.faults.checker import check_inventory_invariants, check_orders_invariants, drain, query
+from tests.faults.checker import check_inventory_invariants, check_orders_invariants, drain
 from tests.faults.city import (
     CITY,
     HOUSEHOLDS,
@@ -24,6 +24,7 @@ from tests.faults.city import (
     produce,
     stock_received,
     wait_settled,
+    wait_stock_applied,
 )
 from tests.faults.harness import ProcessSystem
 from tests.support import eventually
@@ -74,12 +75,7 @@ async def test_inventory_sigkilled_repeatedly_while_it_consumes(run_dir: Path) -
         assert kills == 5
         await wait_settled(system, accepted)
 
-        async def stock_applied() -> bool:
-            rows = query(system.settings, "inventory",
-                         "SELECT COUNT(DISTINCT event_id) AS n FROM stock_ledger WHERE event_id LIKE 'wms-%'")
-            return rows[0].n == len(stock_ids)
-
-        await eventually(stock_applied, timeout_s=60, message="every stock event applied")
+        await wait_stock_applied(system, set(stock_ids))
         await check_orders_invariants(system.settings, accepted)
         await check_inventory_invariants(system.settings, accepted, set(stock_ids))
 

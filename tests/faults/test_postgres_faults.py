@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from shared.events import topics
-from tests.faults.checker import check_inventory_invariants, check_orders_invariants, drain, query
+from tests.faults.checker import check_inventory_invariants, check_orders_invariants, drain
 from tests.faults.city import (
     CITY,
     HOUSEHOLDS,
@@ -23,9 +23,10 @@ from tests.faults.city import (
     produce,
     stock_received,
     wait_settled,
+    wait_stock_applied,
 )
 from tests.faults.harness import ProcessSystem
-from tests.support import NEEDS_POSTGRES, TEST_DATABASE_URL, eventually, psycopg_url
+from tests.support import NEEDS_POSTGRES, TEST_DATABASE_URL, psycopg_url
 
 pytestmark = [pytest.mark.faults, pytest.mark.e2e, NEEDS_POSTGRES]
 
@@ -44,12 +45,7 @@ def terminate_service_backends() -> int:
 async def check_all(system: ProcessSystem, accepted: list[str], stock_ids: set[str] | None = None) -> None:
     await wait_settled(system, accepted)
     if stock_ids:
-        async def stock_applied() -> bool:
-            rows = query(system.settings, "inventory",
-                         "SELECT COUNT(DISTINCT event_id) AS n FROM stock_ledger WHERE event_id LIKE 'wms-%'")
-            return rows[0].n >= len(stock_ids)
-
-        await eventually(stock_applied, timeout_s=60, message="every stock event applied")
+        await wait_stock_applied(system, stock_ids)
     await check_orders_invariants(system.settings, accepted)
     await check_inventory_invariants(system.settings, accepted, stock_ids)
     for topic in topics.ALL_TOPICS:

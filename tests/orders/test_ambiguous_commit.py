@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 from services.orders.domain.commands import PlaceOrder
 from services.orders.domain.model import Line
@@ -17,7 +16,7 @@ from shared.events import topics
 from shared.pipelined import AsyncPostgres
 from tests.orders.conftest import Orders, read_topic
 from tests.support import NEEDS_POSTGRES
-from tests.tcplink import TcpLink
+from tests.tcplink import link_to_database, through
 
 #: The simple-query message psycopg sends when a transaction block ends.
 COMMIT_MESSAGE = b"Q\x00\x00\x00\x0bCOMMIT\x00"
@@ -35,11 +34,9 @@ def place(household: str, sku: str, key: str | None) -> tuple[PlaceOrder, Princi
 @pytest.mark.parametrize("lost", ["the answer to COMMIT", "COMMIT itself"])
 async def test_a_batch_whose_commit_went_unanswered_is_placed_exactly_once(orders: Orders, lost: str) -> None:
     runtime = orders.app.state.runtime
-    database = make_url(orders.settings.database_url("orders"))
-    link = TcpLink(database.host or "127.0.0.1", database.port or 5432)
-    link.restore()
-    through_link = database.set(host="127.0.0.1", port=link.port).render_as_string(hide_password=False)
-    postgres = AsyncPostgres(through_link, application_name="lifeline-orders-intake-under-test")
+    database_url = orders.settings.database_url("orders")
+    link = link_to_database(database_url)
+    postgres = AsyncPostgres(through(link, database_url), application_name="lifeline-orders-intake-under-test")
     placement = handlers.OrderPlacement(
         runtime.uow, rate_per_minute=100, postgres=postgres, on_published=runtime.relay.notify)
     try:
