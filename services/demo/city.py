@@ -85,13 +85,6 @@ class DemoCity:
     vehicles: list[dict[str, Any]] = field(default_factory=list)
     stock: list[dict[str, Any]] = field(default_factory=list)
 
-    @property
-    def busiest_depot(self) -> str:
-        """The depot with the most reserved orders of the demo day (``services.demo.demand``)."""
-        from services.demo.demand import busiest_depot
-
-        return busiest_depot(self)
-
 
 def build_city(households_per_community: int = 125) -> DemoCity:
     rng = random.Random(SEED)

@@ -13,9 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.events import topics
 from shared.events.topics import TopicSpec
+from shared.priority import Priority
 
 RiskLevel = Literal["sealed", "controlled", "prevention", "normal"]
-Priority = Literal["medical", "vulnerable", "standard"]
 Category = Literal["staple", "vegetable", "meat", "dairy", "medicine", "infant", "hygiene"]
 DepotTier = Literal["city", "district", "community"]
 ClockTime = Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]

@@ -13,7 +13,6 @@ from services.orders.domain.model import (
     HouseholdProfile,
     Line,
     OrderStatus,
-    Priority,
     RationRule,
 )
 from services.orders.domain.status import (
@@ -27,6 +26,7 @@ from services.orders.domain.status import (
     advance,
     cancellation_refusal,
 )
+from shared.priority import Priority
 
 NOW = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
 CATALOG = {

@@ -21,12 +21,6 @@ class OrderStatus(enum.StrEnum):
     CANCELLED = "cancelled"
 
 
-class Priority(enum.StrEnum):
-    MEDICAL = "medical"
-    VULNERABLE = "vulnerable"
-    STANDARD = "standard"
-
-
 class HouseholdFlag(enum.StrEnum):
     ELDERLY_ALONE = "elderly_alone"
     DISABLED = "disabled"

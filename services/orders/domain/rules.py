@@ -12,12 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from services.orders.domain.model import (
-    CatalogItem,
-    HouseholdProfile,
-    Line,
-    Priority,
-)
+from services.orders.domain.model import CatalogItem, HouseholdProfile, Line
+from shared.priority import Priority
 
 MAX_LINES = 50
 MAX_QUANTITY_PER_LINE = 100

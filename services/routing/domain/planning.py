@@ -14,11 +14,11 @@ from typing import Any
 
 from services.routing.domain.demand import Load
 from services.routing.engine import Depot, Location, Problem, Solution, Stop, TimeWindow, Vehicle
+from shared.priority import most_urgent
 
 MEDICINE_SLA = timedelta(hours=6)
 #: A medicine deadline the night made impossible is moved to this long after the gate opens.
 MEDICINE_CATCH_UP = timedelta(hours=1)
-PRIORITY_RANK = {"standard": 0, "vulnerable": 1, "medical": 2}
 #: A sixth reason code next to the engine's five (SPEC section 6): the order's community
 #: has not reached routing's read model yet, so there is no gate to route to.
 COMMUNITY_UNKNOWN = "community_unknown"
@@ -132,7 +132,7 @@ def build_problem(
         community = communities[community_id]
         stop_id = f"{depot_id}/{community_id}/{'cold' if cold else 'ambient'}{'/urgent' if urgent else ''}"
         oldest = min(o.placed_at for o in orders)
-        priority = max((o.priority for o in orders), key=PRIORITY_RANK.__getitem__)
+        priority = most_urgent(o.priority for o in orders)
         windows = _not_before(_windows(community.receiving_windows), earliest_s)
         shifts = [v.shift_start_s for v in fleet if v.depot_id == depot_id]
         stops.append(

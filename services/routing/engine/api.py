@@ -3,50 +3,21 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Mapping, Sequence
 
 from . import portfolio
 from .build import RELOAD, build_solution
 from .instance import Instance, compile_problem
-from .model import Problem, Progress, ProgressCallback, SolveParams
+from .model import Problem, ProgressCallback, SolveParams
 from .ortools_solver import solve_ortools
+from .progress import Reporter
 from .solution import Solution
 
 log = logging.getLogger(__name__)
 
 #: Token for a depot return inside a ``fixed`` prefix of :func:`reoptimize`.
 RELOAD_TOKEN = "@reload"
-
-
-class _Reporter:
-    """Merges progress from every engine into one monotone best-so-far stream."""
-
-    def __init__(self, callback: ProgressCallback | None, offset: int, started: float | None = None) -> None:
-        self._cb = callback
-        self._offset = offset  # penalty of stops rejected before solving
-        self._t0 = time.monotonic() if started is None else started
-        self._lock = threading.Lock()
-        self.best: int | None = None
-        self.found = 0
-
-    def improvement(self, objective: int, source: str, *, absolute: bool = False) -> None:
-        cost = objective if absolute else objective + self._offset
-        with self._lock:
-            self.found += 1
-            if self.best is not None and cost >= self.best:
-                return
-            self.best = cost
-            progress = Progress(time.monotonic() - self._t0, cost, self.found, source)
-        if self._cb is not None:
-            try:
-                self._cb(progress)
-            except Exception:  # a broken observer must not kill the solve
-                log.exception("on_progress callback failed")
-
-    def elapsed(self) -> float:
-        return time.monotonic() - self._t0
 
 
 def solve(
@@ -63,7 +34,7 @@ def solve(
     params = params or SolveParams()
     started = time.monotonic()
     inst = compile_problem(problem, params.split_oversized)
-    reporter = _Reporter(on_progress, inst.rejected_penalty, started)
+    reporter = Reporter(on_progress, inst.rejected_penalty, started)
     if not inst.pieces:
         sol = build_solution(inst, {}, source="none")
         reporter.improvement(sol.cost, "none", absolute=True)
@@ -88,7 +59,7 @@ def reoptimize(
     params = params or SolveParams()
     inst = compile_problem(problem, params.split_oversized)
     locks = _locks(inst, fixed)
-    reporter = _Reporter(on_progress, inst.rejected_penalty)
+    reporter = Reporter(on_progress, inst.rejected_penalty)
     res = solve_ortools(
         inst,
         time_limit_s=params.time_limit_s,

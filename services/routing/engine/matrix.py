@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .model import Location, TravelMatrix
+from .travel import Location, TravelMatrix
 
 EARTH_RADIUS_M = 6_371_000.0
 #: Road distance / great-circle distance; ~1.3 is the usual figure for city grids.

@@ -16,26 +16,30 @@ the HTTP layer can hand it straight back to the caller.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
-import numpy as np
-import numpy.typing as npt
+from shared.priority import Priority
 
-Priority = Literal["standard", "vulnerable", "medical"]
-PRIORITIES: tuple[Priority, ...] = ("standard", "vulnerable", "medical")
+from .checks import check_id as _check_id
+from .checks import check_int as _check_int
+from .checks import check_num as _check_num
+from .checks import fail as _fail
+from .matrix import haversine_matrix
+from .travel import Location, MatrixFactory, TravelMatrix
+
+PRIORITIES: tuple[str, ...] = tuple(p.value for p in Priority)
 
 #: Base drop penalty per priority.  The objective is in seconds of travel, so a
 #: standard stop is worth ~11.5 days of driving: a solver will only leave it out
 #: when it truly cannot be served.  Each level is 10x the one below, so that
 #: even at the maximum waiting-age bonus (x2) a vulnerable stop outranks any
 #: standard one and a medical one outranks any vulnerable one.
-BASE_PENALTY: dict[str, int] = {
-    "standard": 1_000_000,
-    "vulnerable": 10_000_000,
-    "medical": 100_000_000,
+BASE_PENALTY: dict[Priority, int] = {
+    Priority.STANDARD: 1_000_000,
+    Priority.VULNERABLE: 10_000_000,
+    Priority.MEDICAL: 100_000_000,
 }
 #: Waiting age at which the age bonus saturates (the penalty is then doubled).
 AGE_SATURATION_S = 3 * 86_400
@@ -43,50 +47,6 @@ AGE_SATURATION_S = 3 * 86_400
 #: Upper bound for any time value (two days) - keeps the solvers' integer
 #: arithmetic far away from overflow.
 MAX_TIME_S = 2 * 86_400
-
-
-def _fail(path: str, msg: str) -> ValueError:
-    return ValueError(f"{path}: {msg}")
-
-
-def _check_int(path: str, value: object, *, lo: int | None = None, hi: int | None = None) -> None:
-    # bool is an int subclass; True as a time is almost always a bug upstream.
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise _fail(path, f"must be an integer, got {value!r}")
-    if lo is not None and value < lo:
-        raise _fail(path, f"must be >= {lo}, got {value}")
-    if hi is not None and value > hi:
-        raise _fail(path, f"must be <= {hi}, got {value}")
-
-
-def _check_num(path: str, value: object, *, lo: float = 0.0, positive: bool = False) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise _fail(path, f"must be a number, got {value!r}")
-    if not math.isfinite(float(value)):
-        raise _fail(path, f"must be finite, got {value}")
-    if positive and value <= 0:
-        raise _fail(path, f"must be > 0, got {value}")
-    if value < lo:
-        raise _fail(path, f"must be >= {lo}, got {value}")
-
-
-def _check_id(path: str, value: object) -> None:
-    if not isinstance(value, str) or not value:
-        raise _fail(path, f"must be a non-empty string, got {value!r}")
-
-
-@dataclass(frozen=True, slots=True)
-class Location:
-    lat: float
-    lon: float
-
-    def __post_init__(self) -> None:
-        _check_num("lat", self.lat, lo=-90.0)
-        _check_num("lon", self.lon, lo=-180.0)
-        if self.lat > 90.0:
-            raise _fail("lat", f"must be <= 90, got {self.lat}")
-        if self.lon > 180.0:
-            raise _fail("lon", f"must be <= 180, got {self.lon}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +129,7 @@ class Stop:
     service_s: int = 0
     refrigerated: bool = False
     sealed: bool = False
-    priority: Priority = "standard"
+    priority: Priority = Priority.STANDARD
     #: None: derived from priority and waiting age (see :func:`derived_penalty`).
     drop_penalty: int | None = None
     #: How long the oldest order of the stop has been waiting (raises the penalty).
@@ -197,6 +157,7 @@ class Stop:
         _check_int("service_s", self.service_s, lo=0, hi=MAX_TIME_S)
         if self.priority not in PRIORITIES:
             raise _fail("priority", f"must be one of {PRIORITIES}, got {self.priority!r}")
+        object.__setattr__(self, "priority", Priority(self.priority))
         if self.drop_penalty is not None:
             _check_int("drop_penalty", self.drop_penalty, lo=0, hi=10**12)
         _check_int("waiting_s", self.waiting_s, lo=0)
@@ -217,44 +178,10 @@ class Stop:
         return tuple(TimeWindow(w.start_s, min(w.end_s, d)) for w in self.windows if w.start_s <= d)
 
 
-def derived_penalty(priority: str, waiting_s: int) -> int:
-    base = BASE_PENALTY[priority]
+def derived_penalty(priority: Priority | str, waiting_s: int) -> int:
+    base = BASE_PENALTY[Priority(priority)]
     age = min(max(waiting_s, 0), AGE_SATURATION_S)
     return base + base * age // AGE_SATURATION_S
-
-
-IntMatrix = npt.NDArray[np.int64]
-
-
-@dataclass(frozen=True, eq=False)
-class TravelMatrix:
-    """Square matrices over *locations*: all depots (in problem order), then all stops.
-
-    ``duration_s`` is what the objective minimises and what schedules use;
-    ``distance_m`` is reported.
-    """
-
-    distance_m: IntMatrix
-    duration_s: IntMatrix
-
-    def __post_init__(self) -> None:
-        for name in ("distance_m", "duration_s"):
-            arr = np.array(getattr(self, name), dtype=np.int64, copy=True)
-            if arr.ndim != 2 or arr.shape[0] != arr.shape[1]:
-                raise _fail(f"matrix.{name}", f"must be a square matrix, got shape {arr.shape}")
-            if (arr < 0).any():
-                raise _fail(f"matrix.{name}", "must not contain negative values")
-            arr.flags.writeable = False  # immutable like the rest of the problem
-            object.__setattr__(self, name, arr)
-        if self.distance_m.shape != self.duration_s.shape:
-            raise _fail("matrix", "distance_m and duration_s must have the same shape")
-
-    @property
-    def size(self) -> int:
-        return int(self.distance_m.shape[0])
-
-
-MatrixFactory = Callable[[list[Location]], TravelMatrix]
 
 
 @dataclass(frozen=True, eq=False)
@@ -294,8 +221,6 @@ class Problem:
         object.__setattr__(self, "_stop_index", stop_index)
         n = len(self.depots) + len(self.stops)
         if self.matrix is None:
-            from .matrix import haversine_matrix  # local import: matrix imports model
-
             object.__setattr__(self, "matrix", haversine_matrix(self.locations()))
         elif not isinstance(self.matrix, TravelMatrix) and callable(self.matrix):
             object.__setattr__(self, "matrix", self.matrix(self.locations()))

@@ -11,7 +11,7 @@ import httpx
 import numpy as np
 
 from .matrix import DEFAULT_DETOUR_FACTOR, DEFAULT_SPEED_KMH, haversine_matrix
-from .model import Location, TravelMatrix
+from .travel import Location, TravelMatrix
 
 log = logging.getLogger(__name__)
 

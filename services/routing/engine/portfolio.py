@@ -31,17 +31,14 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 from .build import build_solution
 from .instance import Instance, fleet_has_room
 from .model import SolveParams
 from .ortools_solver import solve_ortools
+from .progress import Reporter
 from .repair import repair, sequences_of
 from .solution import Solution
-
-if TYPE_CHECKING:
-    from .api import _Reporter
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +71,7 @@ class _Child:
         steps: Sequence[Step],
         deadline: float,
         iterations: int | None,
-        reporter: _Reporter,
+        reporter: Reporter,
         name: str,
     ) -> None:
         self.name = name
@@ -149,7 +146,7 @@ def _from_payload(inst: Instance, payload: dict[str, object] | None, source: str
     return build_solution(inst, seqs, source=source, start_hints=starts)
 
 
-def _ortools_inline(inst: Instance, params: SolveParams, reporter: _Reporter, budget: float) -> Solution | None:
+def _ortools_inline(inst: Instance, params: SolveParams, reporter: Reporter, budget: float) -> Solution | None:
     res = solve_ortools(
         inst,
         time_limit_s=budget,
@@ -162,7 +159,7 @@ def _ortools_inline(inst: Instance, params: SolveParams, reporter: _Reporter, bu
     return build_solution(inst, res.sequences, source="ortools", start_hints=res.start_hints)
 
 
-def _pyvrp_inline(inst: Instance, params: SolveParams, reporter: _Reporter, budget: float) -> Solution | None:
+def _pyvrp_inline(inst: Instance, params: SolveParams, reporter: Reporter, budget: float) -> Solution | None:
     from .pyvrp_solver import solve_pyvrp  # lazily: OR-Tools-only callers never pay for the import
 
     res = solve_pyvrp(
@@ -177,7 +174,7 @@ def _pyvrp_inline(inst: Instance, params: SolveParams, reporter: _Reporter, budg
     return build_solution(inst, res.sequences, source="pyvrp", start_hints=res.start_hints)
 
 
-def run(inst: Instance, params: SolveParams, reporter: _Reporter, started: float) -> Solution:
+def run(inst: Instance, params: SolveParams, reporter: Reporter, started: float) -> Solution:
     """Solve within ``params.time_limit_s`` counted from ``started`` (monotonic clock)."""
     # Keep back the time to build and check the plans (grows with size).
     margin = FINISH_MARGIN_S + FINISH_PER_PIECE_S * len(inst.pieces)
@@ -213,7 +210,7 @@ def run(inst: Instance, params: SolveParams, reporter: _Reporter, started: float
     return _pick(inst, found)
 
 
-def _repaired(inst: Instance, candidates: list[Solution], reporter: _Reporter, deadline: float) -> list[Solution]:
+def _repaired(inst: Instance, candidates: list[Solution], reporter: Reporter, deadline: float) -> list[Solution]:
     """Each feasible plan with dropped pieces after the repair pass (cheapest plans first).
 
     ``deadline`` is on the monotonic clock; the remaining time is shared out between the plans.
@@ -241,7 +238,7 @@ def _repaired(inst: Instance, candidates: list[Solution], reporter: _Reporter, d
     return out
 
 
-def _portfolio(inst: Instance, params: SolveParams, reporter: _Reporter, budget: float) -> list[Solution | None]:
+def _portfolio(inst: Instance, params: SolveParams, reporter: Reporter, budget: float) -> list[Solution | None]:
     now = time.time()
     deadline = now + budget
     fs = params.first_solution

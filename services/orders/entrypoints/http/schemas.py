@@ -18,6 +18,7 @@ from services.orders.domain.model import HouseholdFlag
 from services.orders.domain.rules import MAX_LINES, MAX_QUANTITY_PER_LINE
 from shared.http import Text, UtcDateTime
 from shared.jsontypes import JsonBool, JsonFloat, JsonInt
+from shared.priority import Priority
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
 Identifier = Annotated[str, PydanticField(pattern=ID_PATTERN, max_length=64)]
@@ -26,7 +27,6 @@ ClockTime = Annotated[str, PydanticField(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
 # and a plain array schema that every OpenAPI tool reads (a tuple is `prefixItems`).
 Window = Annotated[list[ClockTime], PydanticField(min_length=2, max_length=2, examples=[["07:00", "09:00"]])]
 RiskLevel = Literal["sealed", "controlled", "prevention", "normal"]
-Priority = Literal["medical", "vulnerable", "standard"]
 OrderStatusName = Literal[
     "placed", "reserved", "backordered", "rejected", "scheduled", "delivered",
     "delivery_failed", "cancelled",
