@@ -11,11 +11,10 @@ shows as a dash rather than failing the report.
 
 from __future__ import annotations
 
-import html
 import json
 import logging
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from services.simulation import charts
+from services.simulation.page import CSS, PAGE, escape, section, table
 
 log = logging.getLogger(__name__)
 
@@ -80,15 +80,15 @@ def render_html(outcome: Mapping[str, Any]) -> str:
     runs = _ordered_runs(outcome)
     tz, tz_name = _timezone(scenario)
     sections = [
-        _header(scenario, tz, tz_name), _section("In short", f"<p class='summary'>{_e(_summary(runs))}</p>"),
-        _section("Headline figures", _headline_table(runs) + _misses(runs)),
-        _section("Delivery times by priority", _hours_table(runs)),
+        _header(scenario, tz, tz_name), section("In short", f"<p class='summary'>{escape(_summary(runs))}</p>"),
+        section("Headline figures", _headline_table(runs) + _misses(runs)),
+        section("Delivery times by priority", _hours_table(runs)),
         *(_chart(c) for c in charts.draw_all(runs, scenario.get("days"), tz, tz_name)),
-        _section("Orders, fleet and run", _policies(runs) + _details_table(runs)),
+        section("Orders, fleet and run", _policies(runs) + _details_table(runs)),
         _events(runs, tz), _notes(outcome, runs),
     ]
     title = f"Lifeline outcome — {scenario.get('name') or 'simulation'}"
-    page = _PAGE.format(title=_e(title), css=_CSS, body="\n".join(s for s in sections if s))
+    page = PAGE.format(title=escape(title), css=CSS, body="\n".join(s for s in sections if s))
     log.debug("outcome report rendered in %.2f s", time.perf_counter() - started)
     return page
 
@@ -154,10 +154,6 @@ def _spec(key: str, runs: Mapping[str, Run]) -> Spec:
 
 
 # -- formatting ---------------------------------------------------------------------------------
-
-def _e(value: Any) -> str:
-    return html.escape(str(value), quote=True)
-
 
 def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
@@ -279,27 +275,15 @@ def _targets_sentence(run: Run) -> str:
 
 # -- the page's parts ---------------------------------------------------------------------------
 
-def _section(title: str, body: str, section_id: str = "") -> str:
-    anchor = f" id='{_e(section_id)}'" if section_id else ""
-    return f"<section{anchor}><h2>{_e(title)}</h2>\n{body}\n</section>"
-
-
-def _table(head: Sequence[str], rows: Iterable[Sequence[str]], css_class: str) -> str:
-    """Cells are HTML already (escaped by the caller); the head is plain text."""
-    thead = "".join(f"<th>{_e(h)}</th>" for h in head)
-    body = "\n".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table class='{css_class}'><thead><tr>{thead}</tr></thead><tbody>\n{body}\n</tbody></table>"
-
-
 def _header(scenario: Mapping[str, Any], tz: tzinfo, tz_name: str) -> str:
     days = scenario.get("days")
     facts = [f"{days} day{'s' if days != 1 else ''} from {_local_time(scenario.get('start'), tz)}"
              if days is not None else "", f"times in {tz_name}",
              f"seed {scenario['seed']}" if "seed" in scenario else "",
              f"scale {scenario['scale']}" if "scale" in scenario else ""]
-    description = f"<p>{_e(scenario['description'])}</p>" if scenario.get("description") else ""
-    return (f"<header><h1>Lifeline outcome — {_e(scenario.get('name') or 'simulation')}</h1>"
-            f"<p class='meta'>{_e(' · '.join(f for f in facts if f))}</p>{description}</header>")
+    description = f"<p>{escape(scenario['description'])}</p>" if scenario.get("description") else ""
+    return (f"<header><h1>Lifeline outcome — {escape(scenario.get('name') or 'simulation')}</h1>"
+            f"<p class='meta'>{escape(' · '.join(f for f in facts if f))}</p>{description}</header>")
 
 
 def _headline_table(runs: Mapping[str, Run]) -> str:
@@ -309,18 +293,18 @@ def _headline_table(runs: Mapping[str, Run]) -> str:
     rows = []
     for key in keys:
         spec, target = _spec(key, runs), _target(runs, key)
-        cells = [_e(_mapping(target).get("label") or spec.label), _e(_target_text(target))]
-        cells += [_e(_fmt(_value(r, key), spec)) + _badge(_targets(r).get(key)) for r in runs.values()]
+        cells = [escape(_mapping(target).get("label") or spec.label), escape(_target_text(target))]
+        cells += [escape(_fmt(_value(r, key), spec)) + _badge(_targets(r).get(key)) for r in runs.values()]
         if compared:
             text, verdict = _difference(_value(runs["lifeline"], key), _value(runs["baseline"], key), spec)
-            cells.append(f"<span class='{verdict}'>{_e(text)}</span>")
+            cells.append(f"<span class='{verdict}'>{escape(text)}</span>")
         rows.append(cells)
-    return _table(head, rows, "headline")
+    return table(head, rows, "headline")
 
 
 def _misses(runs: Mapping[str, Run]) -> str:
-    items = [f"<li><b>{_e(charts.run_label(key))}</b> missed <i>{_e(t.get('label') or t.get('figure'))}</i>"
-             f" ({_e(_target_text(t))}): {_e(t.get('why') or 'no reason recorded')}</li>"
+    items = [f"<li><b>{escape(charts.run_label(key))}</b> missed <i>{escape(t.get('label') or t.get('figure'))}</i>"
+             f" ({escape(_target_text(t))}): {escape(t.get('why') or 'no reason recorded')}</li>"
              for key, run in runs.items() for t in _targets(run).values() if t.get("met") is False]
     return f"<h3>Why targets were missed</h3><ul class='misses'>{''.join(items)}</ul>" if items else ""
 
@@ -330,22 +314,23 @@ def _hours_table(runs: Mapping[str, Run]) -> str:
     count, hours = Spec("count", "", "count"), Spec("hours", "", "number", "h")
     rows = []
     for priority in charts.PRIORITIES:
-        cells = [f"<span class='dot {priority}'></span>{_e(priority)}"]
+        cells = [f"<span class='dot {priority}'></span>{escape(priority)}"]
         for run in runs.values():
             stats = _mapping(_mapping(_value(run, "delivery_hours_by_priority")).get(priority))
-            cells += [_e(_fmt(stats.get("count"), count)), _e(_fmt(stats.get("median"), hours)),
-                      _e(_fmt(stats.get("p95"), hours))]
+            cells += [escape(_fmt(stats.get("count"), count)), escape(_fmt(stats.get("median"), hours)),
+                      escape(_fmt(stats.get("p95"), hours))]
         rows.append(cells)
-    return _table(head, rows, "numbers")
+    return table(head, rows, "numbers")
 
 
 def _chart(chart: charts.Chart) -> str:
-    return _section(chart.title, f"<figure><img src='data:image/png;base64,{chart.png_base64}' alt='{_e(chart.alt)}'>"
-                                 f"<figcaption>{_e(chart.caption)}</figcaption></figure>", f"chart-{chart.key}")
+    image = f"<img src='data:image/png;base64,{chart.png_base64}' alt='{escape(chart.alt)}'>"
+    caption = f"<figcaption>{escape(chart.caption)}</figcaption>"
+    return section(chart.title, f"<figure>{image}{caption}</figure>", f"chart-{chart.key}")
 
 
 def _policies(runs: Mapping[str, Run]) -> str:
-    return "".join(f"<p><b>{_e(charts.run_label(k))}</b>: {_e(r.get('policy_description') or DASH)}</p>"
+    return "".join(f"<p><b>{escape(charts.run_label(k))}</b>: {escape(r.get('policy_description') or DASH)}</p>"
                    for k, r in runs.items())
 
 
@@ -355,9 +340,9 @@ def _details_table(runs: Mapping[str, Run]) -> str:
             return {**_mapping(run.get("figures")), "routes_driven": len(_list(run.get("routes"))) or None}
         return _mapping(run.get(where)) if where else run
 
-    rows = [[_e(spec.label), *(_e(_fmt(source(r, where).get(spec.key), spec)) for r in runs.values())]
+    rows = [[escape(spec.label), *(escape(_fmt(source(r, where).get(spec.key), spec)) for r in runs.values())]
             for where, specs in DETAILS for spec in specs]
-    return _table(["", *map(charts.run_label, runs)], rows, "numbers")
+    return table(["", *map(charts.run_label, runs)], rows, "numbers")
 
 
 def _events(runs: Mapping[str, Run], tz: tzinfo) -> str:
@@ -368,46 +353,17 @@ def _events(runs: Mapping[str, Run], tz: tzinfo) -> str:
         lists = {"both runs": next(iter(lists.values()))}
     parts = []
     for key, events in lists.items():
-        rows = [[_e(_local_time(e.get("at"), tz)), _e(e.get("what") or DASH)] for e in events[:MAX_EVENTS]]
+        rows = [[escape(_local_time(e.get("at"), tz)), escape(e.get("what") or DASH)] for e in events[:MAX_EVENTS]]
         more = f"<p class='meta'>… and {len(events) - MAX_EVENTS} more</p>" if len(events) > MAX_EVENTS else ""
-        body = _table(["when", "what happened"], rows, "events") + more if rows else f"<p>{DASH}</p>"
-        parts.append(f"<h3>{_e(charts.run_label(key))}</h3>{body}")
-    return _section("Events", "".join(parts)) if parts else ""
+        body = table(["when", "what happened"], rows, "events") + more if rows else f"<p>{DASH}</p>"
+        parts.append(f"<h3>{escape(charts.run_label(key))}</h3>{body}")
+    return section("Events", "".join(parts)) if parts else ""
 
 
 def _notes(outcome: Mapping[str, Any], runs: Mapping[str, Run]) -> str:
-    notes = [_e(n) for n in _list(outcome.get("notes"))]
-    notes += [f"<b>{_e(charts.run_label(k))}</b>: {_e(n)}" for k, r in runs.items() for n in _list(r.get("notes"))]
-    return _section("Notes", "<ul>" + "".join(f"<li>{n}</li>" for n in notes) + "</ul>") if notes else ""
+    notes = [escape(n) for n in _list(outcome.get("notes"))]
+    notes += [f"<b>{escape(charts.run_label(key))}</b>: {escape(note)}"
+              for key, run in runs.items() for note in _list(run.get("notes"))]
+    return section("Notes", "<ul>" + "".join(f"<li>{n}</li>" for n in notes) + "</ul>") if notes else ""
 
 
-_PAGE = """<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title}</title><style>{css}</style></head>
-<body><main>
-{body}
-</main></body></html>
-"""
-
-_CSS = """
-body { margin: 0; background: #f4f5f7; color: #1c2833;
-  font: 15px/1.5 system-ui, -apple-system, "Segoe UI", "DejaVu Sans", sans-serif; }
-main { max-width: 1180px; margin: 0 auto; padding: 24px 28px 48px; }
-h1 { font-size: 26px; margin: 0 0 4px; } h2 { font-size: 19px; margin: 0 0 10px; }
-h3 { font-size: 15px; margin: 16px 0 6px; }
-section { background: #fff; border: 1px solid #e1e4e8; border-radius: 6px; padding: 16px 20px; margin: 16px 0; }
-.meta, figcaption { color: #5d6d7e; margin: 0 0 6px; } figcaption { font-size: 13px; margin-top: 6px; }
-.summary { font-size: 17px; margin: 0; }
-table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
-th, td { text-align: left; padding: 6px 10px; border-bottom: 1px solid #eaecef; vertical-align: top; }
-th { font-size: 13px; color: #5d6d7e; font-weight: 600; background: #fafbfc; }
-.numbers :is(td, th) + :is(td, th), .headline :is(td, th):nth-child(n+3) { text-align: right; }
-.events td:first-child { white-space: nowrap; width: 9em; color: #5d6d7e; }
-.badge { display: inline-block; font-size: 12px; font-weight: 600; padding: 0 7px; border-radius: 9px;
-  margin-left: 6px; }
-.badge.met { background: #e3f1e7; color: #1e6b34; } .badge.missed { background: #f9e0dc; color: #9c2a1b; }
-.better { color: #1e6b34; font-weight: 600; } .worse { color: #9c2a1b; font-weight: 600; }
-.dot { display: inline-block; width: 10px; height: 10px; border-radius: 50%; margin-right: 7px; }
-.dot.medical { background: #c0392b; } .dot.vulnerable { background: #e67e22; } .dot.standard { background: #7393a7; }
-figure { margin: 0; } figure img { width: 100%; height: auto; display: block; }
-"""
