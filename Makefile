@@ -37,7 +37,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check shared services tests bench
 
 typecheck: $(STAMP)
-	$(BIN)/mypy shared services
+	$(BIN)/mypy shared services tests bench
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

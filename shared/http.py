@@ -19,55 +19,26 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.auth import TokenService
 from shared.db import DATABASE_UNAVAILABLE
+from shared.errors import Conflict, DomainError, Forbidden, NotFound, TooManyRequests, Unavailable
 from shared.observability import MetricsMiddleware
 from shared.settings import Settings
+from shared.text import NO_NUL
 
 log = logging.getLogger(__name__)
 
 
-class DomainError(Exception):
-    """An error a client caused, with the status code and a machine-readable code."""
-
-    status_code = 422
-    code = "invalid"
-
-    def __init__(self, message: str, *, code: str | None = None, **context: Any) -> None:
-        super().__init__(message)
-        self.message = message
-        if code is not None:
-            self.code = code
-        self.context = context
-
-    def detail(self) -> dict[str, Any]:
-        return {"code": self.code, "message": self.message, **self.context}
+#: How each kind of use-case error answers; the most specific kind wins. An error class
+#: of an entrypoint's own may carry a ``status_code`` instead (e.g. 413 for a body).
+HTTP_STATUS: dict[type[DomainError], int] = {
+    DomainError: 422, NotFound: 404, Conflict: 409, Forbidden: 403, TooManyRequests: 429, Unavailable: 503,
+}
 
 
-class NotFound(DomainError):
-    status_code = 404
-    code = "not_found"
-
-
-class Conflict(DomainError):
-    status_code = 409
-    code = "conflict"
-
-
-class Forbidden(DomainError):
-    status_code = 403
-    code = "forbidden"
-
-
-class TooManyRequests(DomainError):
-    status_code = 429
-    code = "rate_limited"
-
-
-class Unavailable(DomainError):
-    """The service cannot say now what became of the request; the client may retry it
-    (with its Idempotency-Key, the retry is answered as the original)."""
-
-    status_code = 503
-    code = "unavailable"
+def status_of(error: DomainError) -> int:
+    own = getattr(error, "status_code", None)
+    if isinstance(own, int):
+        return own
+    return next(HTTP_STATUS[kind] for kind in type(error).__mro__ if kind in HTTP_STATUS)
 
 
 # --- documented shapes ------------------------------------------------------------------
@@ -81,21 +52,8 @@ def _as_utc(value: datetime) -> datetime:
 UtcDateTime = Annotated[datetime, AfterValidator(_as_utc)]
 
 
-# Free text that reaches the database: PostgreSQL cannot store NUL in text (psycopg
-# raises, which was a 500), so the schema refuses it up front, as a 422 naming the field.
-NO_NUL = r"^[^\x00]*$"
+# Free text that reaches the database is refused up front if it holds NUL (shared.text).
 Text = Annotated[str, Field(pattern=NO_NUL)]
-
-
-def contains_nul(value: Any) -> bool:
-    """Whether a JSON value has a NUL character in any string, keys included."""
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(contains_nul(k) or contains_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(contains_nul(item) for item in value)
-    return False
 
 
 class ErrorDetail(BaseModel):
@@ -163,7 +121,7 @@ async def _domain_error_handler(_request: Request, exc: Exception) -> JSONRespon
     headers = None
     if isinstance(exc, TooManyRequests):
         headers = {"Retry-After": str(exc.context.get("retry_after_s", 1))}
-    return JSONResponse({"detail": exc.detail()}, status_code=exc.status_code, headers=headers)
+    return JSONResponse({"detail": exc.detail()}, status_code=status_of(exc), headers=headers)
 
 
 async def _database_unavailable_handler(request: Request, exc: Exception) -> JSONResponse:

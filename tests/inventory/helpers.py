@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -98,7 +98,7 @@ def stock_event(
 
 
 async def post_stock(
-    client: httpx.AsyncClient, settings: Settings, events: list[dict[str, Any]]
+    client: httpx.AsyncClient, settings: Settings, events: Sequence[object]
 ) -> dict[str, Any]:
     response = await client.post("/v1/stock-events", json=events, headers=admin(settings))
     assert response.status_code == 200, response.text
@@ -136,7 +136,7 @@ async def produce_raw(settings: Settings, topic: str, messages: list[tuple[bytes
         await producer.stop()
 
 
-async def produce_payloads(settings: Settings, payloads: list[EventPayload]) -> None:
+async def produce_payloads(settings: Settings, payloads: Sequence[EventPayload]) -> None:
     by_topic: dict[str, list[tuple[bytes | None, bytes]]] = {}
     for payload in payloads:
         event = wrap(payload, source="test")

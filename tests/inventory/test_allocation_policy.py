@@ -19,10 +19,11 @@ from services.inventory.domain.allocation import (
     to_release,
 )
 from services.inventory.domain.commands import DefineDepot, DefineSku, RecordStockMovement, ReserveOrder
-from services.inventory.domain.model import Line, Priority
+from services.inventory.domain.model import Line
 from services.inventory.service_layer import handlers, reservations
 from services.inventory.service_layer.handlers import Context
 from services.inventory.service_layer.unit_of_work import InventoryUnitOfWork
+from shared.priority import Priority
 from shared.runtime import ServiceRuntime
 from shared.settings import Settings
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.inventory.domain.allocation import Claim, is_expired, serving_order, to_release
-from services.inventory.domain.model import Community, Depot, Line, Priority, Tier, merge_lines
+from services.inventory.domain.model import Community, Depot, Line, Tier, merge_lines
 from services.inventory.domain.policy import candidate_depots
 from services.inventory.domain.stock import (
     StockRuleViolation,
@@ -15,6 +15,7 @@ from services.inventory.domain.stock import (
     is_low,
     on_hand_delta,
 )
+from shared.priority import Priority
 
 C = Community(id="C-E1", district="east", lat=39.90, lon=116.40)
 

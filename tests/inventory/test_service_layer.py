@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select, update
 
-from services.inventory.adapters.hot import ReservationStore
 from services.inventory.adapters.orm import messaging, stock_t
+from services.inventory.adapters.reservation_store import ReservationStore
 from services.inventory.bootstrap import build_runtime
 from services.inventory.config import InventoryConfig
 from services.inventory.domain.commands import (
@@ -21,10 +21,12 @@ from services.inventory.domain.commands import (
     ReserveOrder,
     ShipOrder,
 )
-from services.inventory.domain.model import Line, Priority
+from services.inventory.domain.model import Line
+from services.inventory.domain.stock import StockRuleViolation
 from services.inventory.service_layer import handlers, reservations
 from services.inventory.service_layer.handlers import Context
 from services.inventory.service_layer.unit_of_work import InventoryUnitOfWork
+from shared.priority import Priority
 from shared.runtime import ServiceRuntime
 from shared.settings import Settings
 
@@ -114,7 +116,7 @@ def test_ledger_adds_up_to_the_stock_figures(world) -> None:  # type: ignore[no-
 def test_an_adjustment_below_zero_is_refused_and_nothing_is_written(world) -> None:  # type: ignore[no-untyped-def]
     runtime, ctx, _clock = world
     move(runtime, ctx, "received", 2)
-    with pytest.raises(handlers.StockRuleViolation, match="below zero"):
+    with pytest.raises(StockRuleViolation, match="below zero"):
         move(runtime, ctx, "adjusted", -3, "damage")
     with runtime.uow() as uow:
         assert uow.stock.get("DC-1", "RICE").on_hand == 2  # type: ignore[union-attr]
@@ -136,7 +138,7 @@ def outcomes(runtime: ServiceRuntime[InventoryUnitOfWork]) -> list[tuple[str, st
 
 
 def reserved_in_ledger(uow: InventoryUnitOfWork) -> int:
-    return uow.hot.net_reserved_since("DC-1", "RICE", T0 - timedelta(days=1), ["reserved"])
+    return uow.reservation_store.net_reserved_since("DC-1", "RICE", T0 - timedelta(days=1), ["reserved"])
 
 
 def test_a_batch_of_orders_is_reserved_as_one_by_one_would_in_arrival_order(world) -> None:  # type: ignore[no-untyped-def]

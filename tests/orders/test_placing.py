@@ -11,8 +11,8 @@ from services.orders.domain.commands import PlaceOrder
 from services.orders.domain.model import Line
 from services.orders.service_layer import handlers
 from shared.auth import Principal
+from shared.errors import DomainError
 from shared.events import topics
-from shared.http import DomainError
 from shared.settings import Settings
 from tests.orders.conftest import Orders, read_topic, start_orders
 from tests.support import NEEDS_POSTGRES

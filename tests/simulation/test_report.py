@@ -68,7 +68,8 @@ def _run(policy: str, rng: np.random.Generator, deliveries: int, communities: li
                                                                                           "standard")},
         "communities": communities, "depots": depots,
         "routes": [{"vehicle_id": f"V-{v:02d}", "depot_id": depots[v % len(depots)]["id"],
-                    "points": [[c["lat"], c["lon"]] for c in (communities[i] for i in rng.choice(len(communities), size=4, replace=False))]}
+                    "points": [[communities[i]["lat"], communities[i]["lon"]]
+                               for i in rng.choice(len(communities), size=4, replace=False)]}
                    for v in range(20)],
         "events": [{"at": (START + timedelta(hours=14)).isoformat(), "what": "vehicle V-07 broke down"},
                    {"at": (START + timedelta(hours=16)).isoformat(), "what": "C-CY-03 upgraded to sealed"}],
@@ -209,7 +210,8 @@ def test_names_and_free_text_are_escaped() -> None:
 
 
 def test_hours_of_day_are_read_in_the_scenario_timezone() -> None:
-    deliveries: list[dict[str, Any]] = [{"priority": "medical", "hours": 1.0, "delivered_at": "2026-11-20T02:30:00+00:00"},
+    deliveries: list[dict[str, Any]] = [
+                  {"priority": "medical", "hours": 1.0, "delivered_at": "2026-11-20T02:30:00+00:00"},
                   {"priority": "standard", "hours": 2.0, "delivered_at": "2026-11-20T23:59:00+08:00"},
                   {"priority": "vulnerable", "delivered_at": "2026-11-20T16:10:00+00:00",
                    "placed_at": "2026-11-20T15:40:00+00:00"},

@@ -16,10 +16,11 @@ from sqlalchemy import JSON, CheckConstraint, Column, DateTime, Index, Integer, 
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
-from shared.events.payloads import Category, DepotTier, Priority, Ration
+from shared.events.payloads import Category, DepotTier, Ration
 from shared.http import Text, UtcDateTime
 from shared.jsontypes import JsonBool, JsonFloat, JsonInt
 from shared.messaging.tables import add_messaging_tables
+from shared.priority import Priority
 
 
 class InventoryTable(SQLModel, registry=registry()):

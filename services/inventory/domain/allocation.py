@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from services.inventory.domain.model import Line, Priority
+from services.inventory.domain.model import Line
+from shared.priority import Priority
 
 AllocationPolicy = Literal["priority", "fcfs"]
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from services.inventory.domain.model import Line, Priority
+from services.inventory.domain.model import Line
+from shared.priority import Priority
 
 
 @dataclass(frozen=True)

@@ -27,20 +27,6 @@ class Category(StrEnum):
     HYGIENE = "hygiene"
 
 
-class Priority(StrEnum):
-    MEDICAL = "medical"
-    VULNERABLE = "vulnerable"
-    STANDARD = "standard"
-
-    @property
-    def rank(self) -> int:
-        """Lower is served first when stock is short (SPEC section 2: priority groups)."""
-        return _PRIORITY_RANK[self]
-
-
-_PRIORITY_RANK = {Priority.MEDICAL: 0, Priority.VULNERABLE: 1, Priority.STANDARD: 2}
-
-
 class AllocationStatus(StrEnum):
     """The life of one order as inventory sees it."""
 

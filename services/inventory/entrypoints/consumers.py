@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 from services.inventory.domain.commands import CancelOrder, ReserveOrder, ShipOrder
-from services.inventory.domain.model import Line, Priority
+from services.inventory.domain.model import Line
 from services.inventory.domain.stock import StockRuleViolation
 from services.inventory.service_layer import handlers, reservations
 from services.inventory.service_layer.handlers import Context
@@ -28,9 +28,10 @@ from shared.events.payloads import (
     StockEvent,
     StockReceived,
 )
-from shared.http import contains_nul
 from shared.messaging.consumer import BatchHandler, Handler, PoisonEvent
 from shared.messaging.unit_of_work import SqlUnitOfWork
+from shared.priority import Priority
+from shared.text import contains_nul
 
 CONSUMED_TOPICS = [
     topics.COMMUNITIES.name,

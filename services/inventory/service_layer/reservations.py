@@ -9,7 +9,7 @@ under the ``fcfs`` allocation policy: ``allocation.deciding_order``), then one
 conditional ``UPDATE`` per (depot, SKU) for the batch's total and the writes, in one
 pipeline. If any of those updates finds less stock than was read, another writer moved
 it in between: ``StockMovedDuringBatch`` rolls the transaction back, and the consumer
-reserves the orders one by one through ``handlers.reserve_order``, which retries the next
+reserves the orders one by one through ``allocating.reserve_order``, which retries the next
 depot instead.
 """
 
@@ -19,23 +19,23 @@ import logging
 from collections import Counter
 from collections.abc import Sequence
 
-from services.inventory.adapters.repository import AllocationRow, LedgerRecord
+from services.inventory.adapters.allocations import AllocationRow
+from services.inventory.adapters.repository import LedgerRecord
 from services.inventory.domain import allocation as rules
 from services.inventory.domain.commands import ReserveOrder
 from services.inventory.domain.model import merge_lines
-from services.inventory.service_layer.handlers import (
-    RESERVED,
-    Context,
+from services.inventory.service_layer.allocating import (
     allocation_of,
     backordered,
     candidates_for,
-    check_low,
     claim_of,
     cold_chain_of,
     rejected_for_unknown,
     reserved_event,
     reserved_ledger,
 )
+from services.inventory.service_layer.context import RESERVED, Context
+from services.inventory.service_layer.low_stock import check_low
 from services.inventory.service_layer.unit_of_work import InventoryUnitOfWork
 from shared.events.payloads import EventPayload
 
@@ -47,7 +47,7 @@ class StockMovedDuringBatch(Exception):
 
 
 def reserve_orders(uow: InventoryUnitOfWork, cmds: Sequence[ReserveOrder], ctx: Context) -> None:
-    hot = uow.hot
+    store = uow.reservation_store
     now = ctx.now()
     lines_of = {cmd.order_id: merge_lines(cmd.lines) for cmd in cmds}
     skus = sorted({line.sku for lines in lines_of.values() for line in lines})
@@ -61,7 +61,7 @@ def reserve_orders(uow: InventoryUnitOfWork, cmds: Sequence[ReserveOrder], ctx: 
                 depot.id for depot in candidates_for(uow, cmd.community_id, needs_cold, ctx)
             ]
     depot_ids = sorted({depot_id for ids in candidates_of.values() for depot_id in ids})
-    allocated, available = hot.read_for_reservations(list(lines_of), depot_ids, skus)
+    allocated, available = store.read_for_reservations(list(lines_of), depot_ids, skus)
 
     totals: Counter[tuple[str, str]] = Counter()
     ledger: list[LedgerRecord] = []
@@ -96,15 +96,15 @@ def reserve_orders(uow: InventoryUnitOfWork, cmds: Sequence[ReserveOrder], ctx: 
         allocations.append(row)
         outcomes.append(reserved_event(row))
 
-    with hot.batch():
-        moved = hot.reserve_totals(totals, now) if totals else []
+    with store.batch():
+        moved = store.reserve_totals(totals, now) if totals else []
         if len(moved) != len(totals):
             raise StockMovedDuringBatch(
                 f"{len(totals) - len(moved)} of {len(totals)} stock rows changed during the batch"
             )
-        hot.add_ledger(ledger)
-        hot.add_allocations(allocations, now)
-        hot.enqueue_backorders(waiting)
+        store.add_ledger(ledger)
+        store.add_allocations(allocations, now)
+        store.enqueue_backorders(waiting)
         if outcomes:
             uow.publish_all(outcomes)
     for (depot_id, sku), quantity in totals.items():

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Self
 
-from services.inventory.adapters.hot import ReservationStore
+from services.inventory.adapters.allocations import AllocationRepository
 from services.inventory.adapters.repository import (
-    AllocationRepository,
     CatalogRepository,
     CommunityRepository,
     LedgerRepository,
     StockRepository,
 )
+from services.inventory.adapters.reservation_store import ReservationStore
 from shared.messaging.unit_of_work import SqlUnitOfWork
 
 
@@ -21,7 +21,7 @@ class InventoryUnitOfWork(SqlUnitOfWork):
     stock: StockRepository
     ledger: LedgerRepository
     allocations: AllocationRepository
-    _hot: ReservationStore | None = None
+    _reservation_store: ReservationStore | None = None
 
     def __enter__(self) -> Self:
         super().__enter__()
@@ -30,12 +30,12 @@ class InventoryUnitOfWork(SqlUnitOfWork):
         self.stock = StockRepository(self.session)
         self.ledger = LedgerRepository(self.session)
         self.allocations = AllocationRepository(self.session)
-        self._hot = None
+        self._reservation_store = None
         return self
 
     @property
-    def hot(self) -> ReservationStore:
+    def reservation_store(self) -> ReservationStore:
         """The reservation statements on the raw cursor of this transaction's connection."""
-        if self._hot is None or not self._hot.usable:
-            self._hot = ReservationStore(self.session)
-        return self._hot
+        if self._reservation_store is None or not self._reservation_store.usable:
+            self._reservation_store = ReservationStore(self.session)
+        return self._reservation_store

@@ -12,33 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from services.orders.domain.model import CatalogItem, Line, OrderView, RationRule
-from services.orders.domain.rules import PastLine
+from services.orders.domain.intake import IntakeFacts
+from services.orders.domain.model import CatalogItem, HouseholdProfile, Line, OrderView, RationRule
+from services.orders.domain.rules import PastLine, ration_window_start
 from shared.messaging.store import MessagingStatements, OutboxRow
 from shared.pipelined import PipelinedTransaction
 from shared.rawsql import DriverStatements, StatementText
-
-
-@dataclass(frozen=True)
-class HouseholdFacts:
-    community_id: str
-    members: int
-    flags: frozenset[str]
-
-
-@dataclass(frozen=True)
-class IntakeFacts:
-    """What placing a batch of orders checks, as the database has it before the batch."""
-
-    households: dict[str, HouseholdFacts]
-    catalog: dict[str, CatalogItem]
-    #: Per household, when its orders of the last minute were placed (rate limit).
-    recent_order_times: dict[str, list[datetime]]
-    #: The (caller, Idempotency-Key) pairs among those asked about that were used before.
-    used_keys: set[tuple[str, str]]
-    #: Per household, its lines of rationed SKUs within their ration periods (at least)
-    #: in orders that still count.
-    ration_history: dict[str, list[PastLine]]
 
 
 class IntakeStatements(StatementText):
@@ -100,20 +79,24 @@ class IntakeStatements(StatementText):
             recent_times.setdefault(household_id, []).append(self._read_time(created_at))
         return IntakeFacts(
             households={
-                household_id: HouseholdFacts(community_id, members, frozenset(self._read_json(flags)))
+                household_id: HouseholdProfile(household_id, community_id, members, frozenset(self._read_json(flags)))
                 for household_id, community_id, members, flags in households
             },
-            catalog={
-                sku: CatalogItem(
-                    sku, category, bool(urgent),
-                    RationRule(quantity, days) if quantity is not None and days is not None else None,
-                )
-                for sku, category, urgent, quantity, days in catalog
-            },
+            catalog=self.catalog_items(catalog),
             recent_order_times=recent_times,
             used_keys={(caller, key) for caller, key in used} & set(keys),
             ration_history=history,
         )
+
+    @staticmethod
+    def catalog_items(rows: Sequence[Any]) -> dict[str, CatalogItem]:
+        return {
+            sku: CatalogItem(
+                sku, category, bool(urgent),
+                RationRule(quantity, days) if quantity is not None and days is not None else None,
+            )
+            for sku, category, urgent, quantity, days in rows
+        }
 
     def insert_statements(self, orders: Sequence[NewOrder]) -> list[tuple[str, list[Sequence[Any]]]]:
         """The orders with their lines and first timeline rows (a statement per table)."""
@@ -151,10 +134,11 @@ class IntakeStore(DriverStatements, IntakeStatements):
         results = self._all_at_once(queries)
         if not self._sqlite:
             return self.facts(results, keys)
-        rationed = {sku: days for sku, _category, _urgent, _quantity, days in results[1] if days is not None}
-        history_rows = self._ration_lines(
-            household_ids, sorted(rationed), now - timedelta(days=max(rationed.values())), not_counting,
-        ) if rationed else []
+        # SQLite cannot take each SKU's own period in the query: read back to the longest.
+        catalog = self.catalog_items(results[1])
+        since = ration_window_start(catalog, skus, now)
+        rationed = sorted(sku for sku, item in catalog.items() if item.ration is not None)
+        history_rows = self._ration_lines(household_ids, rationed, since, not_counting) if since else []
         return self.facts(results, keys, history_rows)
 
     def _ration_lines(

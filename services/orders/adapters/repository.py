@@ -18,7 +18,7 @@ from services.orders.adapters.orm import (
     OrderLine,
     TimelineEntry,
 )
-from services.orders.domain.model import Line, OrderStatus
+from services.orders.domain.model import Line
 
 
 def _table(model: type[SQLModel]) -> Table:
@@ -34,8 +34,6 @@ _timeline = _table(TimelineEntry)
 _households = _table(Household)
 _catalog = _table(CatalogSku)
 
-# Orders whose lines no longer count against a ration: they delivered nothing.
-NOT_COUNTING = (OrderStatus.CANCELLED.value, OrderStatus.REJECTED.value)
 
 
 class CommunityRepository:

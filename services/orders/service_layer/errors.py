@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from services.orders.domain import rules
-from shared.http import DomainError
+from shared.errors import DomainError
 
 
 def rule_error(violation: rules.RuleViolation) -> DomainError:

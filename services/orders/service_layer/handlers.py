@@ -4,7 +4,6 @@ event together). Entrypoints import the families through this index.
 """
 
 from services.orders.service_layer.placing import (
-    RATE_WINDOW,
     OrderIntake,
     OrderPlacement,
     Placed,
@@ -32,7 +31,7 @@ from services.orders.service_layer.tracking import (
 )
 
 __all__ = [
-    "RATE_WINDOW", "OrderDetails", "OrderIntake", "OrderPlacement", "Placed", "apply_fact", "can_see",
+    "OrderDetails", "OrderIntake", "OrderPlacement", "Placed", "apply_fact", "can_see",
     "cancel_order", "define_sku", "get_community", "get_household", "get_order", "list_catalog",
     "list_communities", "list_orders", "note_release", "order_view", "place_order", "place_orders",
     "register_community", "register_household",

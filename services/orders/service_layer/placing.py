@@ -7,34 +7,31 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 
-from services.orders.adapters.intake import IntakeFacts, NewOrder, PipelinedIntake
+from services.orders.adapters.intake import NewOrder, PipelinedIntake
 from services.orders.adapters.orm import Order
-from services.orders.adapters.repository import NOT_COUNTING
 from services.orders.domain import rules
 from services.orders.domain.commands import (
     PlaceOrder,
 )
 from services.orders.domain.ids import new_order_id
-from services.orders.domain.model import HouseholdProfile, Line, OrderStatus, OrderView
+from services.orders.domain.intake import NOT_COUNTING, RATE_WINDOW, IntakeBook
+from services.orders.domain.model import Line, OrderStatus, OrderView
 from services.orders.service_layer.errors import rule_error
 from services.orders.service_layer.tracking import OrderDetails, order_view
 from services.orders.service_layer.unit_of_work import OrdersUnitOfWork
 from shared import clock
 from shared.auth import Principal
 from shared.db import database_unavailable
+from shared.errors import Conflict, DomainError, Forbidden, TooManyRequests, Unavailable
 from shared.events import payloads
 from shared.group_commit import GroupCommit
-from shared.http import Conflict, DomainError, Forbidden, TooManyRequests, Unavailable
 from shared.pipelined import AsyncPostgres
 
 log = logging.getLogger(__name__)
 
-
-RATE_WINDOW = timedelta(seconds=60)  # order placement is limited per household per minute
 
 Placed = tuple[OrderDetails, bool]
 """An order and whether it was created (False: the replay of an Idempotency-Key)."""
@@ -110,8 +107,8 @@ def _place_all(
             facts = uow.intake.read_for_intake(
                 households, keys, skus, now=now, rate_window=RATE_WINDOW, not_counting=NOT_COUNTING,
             )
-            batch = _IntakeBatch(facts, now, uow)
-            batch.decide_all(requests, wanted, outcomes, rate_per_minute)
+            batch = _IntakeBatch(IntakeBook(facts, now, rate_per_minute), uow)
+            batch.decide_all(requests, wanted, outcomes)
             if batch.orders:
                 store = uow.intake
                 with store.batch():
@@ -184,8 +181,8 @@ class OrderPlacement:
                 )
                 if facts.used_keys:
                     return None
-                batch = _IntakeBatch(facts, now, uow=None)
-                batch.decide_all(requests, wanted, outcomes, self._rate_per_minute)
+                batch = _IntakeBatch(IntakeBook(facts, now, self._rate_per_minute), uow=None)
+                batch.decide_all(requests, wanted, outcomes)
                 if batch.orders:
                     _events, rows = uow.outbox_rows(batch.events)
                     await store.write(batch.orders, rows)
@@ -279,13 +276,11 @@ def _merged_lines(cmd: PlaceOrder) -> tuple[Line, ...]:
 
 
 class _IntakeBatch:
-    """The facts a batch of orders is checked against, kept up to date as orders are
-    accepted (rate limit, rations and Idempotency-Keys count the batch's own orders),
-    and the rows to write."""
+    """A batch of orders decided against the intake book (``domain.intake``), with the
+    Idempotency-Key replays, and the rows and events to write."""
 
-    def __init__(self, facts: IntakeFacts, now: datetime, uow: OrdersUnitOfWork | None) -> None:
-        self._facts = facts
-        self._now = now
+    def __init__(self, book: IntakeBook, uow: OrdersUnitOfWork | None) -> None:
+        self._book = book
         self._uow = uow  # to read back an order placed before with a key; None: none was
         self._accepted: dict[tuple[str, str], tuple[OrderDetails, str]] = {}
         self.orders: list[NewOrder] = []
@@ -294,24 +289,20 @@ class _IntakeBatch:
     def decide_all(
         self, requests: Sequence[tuple[PlaceOrder, Principal]],
         wanted: Sequence[tuple[int, tuple[Line, ...]]], outcomes: list[Placed | Exception],
-        rate_per_minute: int,
     ) -> None:
         for i, lines in wanted:
             cmd, principal = requests[i]
             try:
-                outcomes[i] = self.place(cmd, lines, principal, rate_per_minute)
+                outcomes[i] = self.place(cmd, lines, principal)
             except DomainError as refused:
                 outcomes[i] = refused
 
-    def place(self, cmd: PlaceOrder, lines: tuple[Line, ...], principal: Principal,
-              rate_per_minute: int) -> Placed:
+    def place(self, cmd: PlaceOrder, lines: tuple[Line, ...], principal: Principal) -> Placed:
         """Decide one order; a refusal raises before anything of it is recorded."""
-        household = self._facts.households.get(cmd.household_id)
-        if household is None:
-            raise DomainError(
-                f"household {cmd.household_id} is not registered",
-                code="unknown_household", field="household_id",
-            )
+        try:
+            household = self._book.household(cmd.household_id)
+        except rules.RuleViolation as violation:
+            raise rule_error(violation) from violation
         if principal.role == "community_worker" and not principal.can_act_for_community(
             household.community_id
         ):
@@ -324,26 +315,19 @@ class _IntakeBatch:
             replayed = self._replay(cmd, key)
             if replayed is not None:
                 return replayed, False
-        catalog = self._facts.catalog
-        recent = self._facts.recent_order_times.setdefault(cmd.household_id, [])
-        history = self._facts.ration_history.setdefault(cmd.household_id, [])
         try:
-            rules.require_known_skus(lines, catalog)
-            rules.check_rate(recent, rate_per_minute, self._now, window_s=int(RATE_WINDOW.total_seconds()))
-            rules.check_rations(lines, catalog, history, self._now)
+            priority = self._book.admit(household, lines).value
         except rules.RuleViolation as violation:
             raise rule_error(violation) from violation
         except rules.RateLimited as limited:
             raise TooManyRequests(
                 str(limited), retry_after_s=limited.retry_after_s, limit_per_minute=limited.limit,
             ) from limited
-        profile = HouseholdProfile(cmd.household_id, household.community_id, household.members,
-                                   household.flags)
-        priority = rules.derive_priority(profile, lines, catalog).value
+        now = self._book.now
         order = OrderView(
             id=new_order_id(), household_id=cmd.household_id, community_id=household.community_id,
             status=OrderStatus.PLACED.value, priority=priority, contactless=cmd.contactless,
-            note=cmd.note, created_at=self._now, updated_at=self._now,
+            note=cmd.note, created_at=now, updated_at=now,
         )
         self.orders.append(NewOrder(
             order, caller=cmd.caller, idempotency_key=cmd.idempotency_key,
@@ -351,11 +335,10 @@ class _IntakeBatch:
         ))
         self.events.append(payloads.OrderPlaced(
             order_id=order.id, household_id=order.household_id, community_id=order.community_id,
-            priority=priority, placed_at=self._now, contactless=cmd.contactless,
+            priority=priority, placed_at=now, contactless=cmd.contactless,
             items=[payloads.OrderLine(sku=line.sku, quantity=line.quantity) for line in lines],
         ))
-        recent.append(self._now)
-        history.extend(rules.PastLine(line.sku, line.quantity, self._now) for line in lines)
+        self._book.count(household, lines)
         details = OrderDetails(order, list(lines))
         if key is not None:
             self._accepted[key] = (details, cmd.request_fingerprint)
@@ -369,7 +352,7 @@ class _IntakeBatch:
             if fingerprint != cmd.request_fingerprint:
                 raise _key_reused(details.order.id)
             return details
-        if key not in self._facts.used_keys:
+        if key not in self._book.facts.used_keys:
             return None
         assert self._uow is not None, "a batch that reads keys used before needs the unit of work"
         existing = self._uow.orders.by_idempotency_key(*key)

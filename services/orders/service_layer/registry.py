@@ -21,8 +21,8 @@ from services.orders.service_layer.errors import rule_error
 from services.orders.service_layer.unit_of_work import OrdersUnitOfWork
 from shared import clock
 from shared.auth import Principal
+from shared.errors import DomainError, Forbidden, NotFound
 from shared.events import payloads
-from shared.http import DomainError, Forbidden, NotFound
 
 log = logging.getLogger(__name__)
 

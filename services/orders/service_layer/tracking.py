@@ -19,8 +19,8 @@ from services.orders.domain.model import Line, OrderStatus, OrderView
 from services.orders.service_layer.unit_of_work import OrdersUnitOfWork
 from shared import clock
 from shared.auth import Principal
+from shared.errors import Conflict, NotFound
 from shared.events import payloads
-from shared.http import Conflict, NotFound
 from shared.messaging.consumer import PoisonEvent
 
 log = logging.getLogger(__name__)

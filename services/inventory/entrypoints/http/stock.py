@@ -34,7 +34,9 @@ from services.inventory.entrypoints.http.schemas import (
 )
 from services.inventory.service_layer import handlers
 from shared.auth import Principal
-from shared.http import BODY_ERRORS, NO_NUL, DomainError, Forbidden, NotFound, error_responses
+from shared.errors import DomainError, Forbidden, NotFound
+from shared.http import BODY_ERRORS, error_responses
+from shared.text import NO_NUL
 
 log = logging.getLogger(__name__)
 

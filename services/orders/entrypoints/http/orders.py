@@ -32,7 +32,8 @@ from services.orders.entrypoints.http.schemas import (
 from services.orders.service_layer import handlers
 from services.orders.service_layer.handlers import OrderDetails
 from shared.auth import Principal
-from shared.http import DomainError, ErrorResponse, error_responses
+from shared.errors import DomainError
+from shared.http import ErrorResponse, error_responses
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"], responses=error_responses(401, 403, 422))
 

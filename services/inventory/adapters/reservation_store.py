@@ -1,4 +1,4 @@
-"""The reservation hot path on the raw DB-API cursor of the unit of work's connection.
+"""The reservation path's statements on the raw DB-API cursor of the unit of work's connection.
 
 An order placement runs about a dozen statements; through SQLAlchemy's statement
 building, cache keys and coercions each costs 100-300 us of CPU, through the driver's
@@ -19,7 +19,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from services.inventory.adapters.repository import AllocationRow, LedgerRecord, StockRow
+from services.inventory.adapters.allocations import AllocationRow
+from services.inventory.adapters.repository import LedgerRecord, StockRow
 from services.inventory.domain.model import Line
 from shared.rawsql import DriverStatements
 
