@@ -36,7 +36,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import create_engine, text
 
-from services.orders.adapters.orm import utc
 from services.orders.bootstrap import build_runtime as build_orders
 from services.orders.domain.commands import (
     PlaceOrder,
@@ -47,6 +46,7 @@ from services.orders.domain.model import Line
 from services.orders.service_layer import handlers as orders_handlers
 from services.routing.bootstrap import build_runtime as build_routing
 from shared.auth import Principal
+from shared.clock import as_utc
 from shared.events import topics
 from shared.events.codec import wrap
 from shared.events.payloads import (
@@ -261,7 +261,7 @@ def bench_orders(settings: Settings, n: int, size: int) -> list[Phase]:
     # What the ORM reads back must still be what it would have written itself.
     with runtime.uow() as uow:
         order = uow.orders.get(placed[0][0])
-        assert order is not None and utc(order.updated_at) >= utc(order.created_at), sample
+        assert order is not None and as_utc(order.updated_at) >= as_utc(order.created_at), sample
         entries = uow.orders.timeline(order.id)
         assert [e.status for e in entries] == ["placed", "reserved"], entries
         assert entries[1].detail == {"depot_id": "DC-1"}, entries[1].detail

@@ -17,7 +17,7 @@ import asyncio
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Protocol, overload
 
 
 class Clock(Protocol):
@@ -90,6 +90,18 @@ def current() -> Clock:
 def now() -> datetime:
     """The service clock's time, timezone-aware UTC."""
     return _clock.now()
+
+
+@overload
+def as_utc(moment: datetime) -> datetime: ...
+@overload
+def as_utc(moment: None) -> None: ...
+def as_utc(moment: datetime | None) -> datetime | None:
+    """The same instant in UTC. A naive value is UTC by this codebase's convention (SQLite
+    hands back every stored time naive)."""
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def wall_seconds(simulated_s: float) -> float:

@@ -13,6 +13,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
+from shared.clock import as_utc
+
 
 class UtcTimestamp(TypeDecorator[datetime]):
     """An aware datetime stored as UTC and read back aware on every database.
@@ -30,9 +32,7 @@ class UtcTimestamp(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return as_utc(value)
 
 
 #: Errors that say the database could not be reached or dropped the connection (a restart,

@@ -6,7 +6,7 @@ import logging
 import re
 from collections.abc import Callable, Iterable
 from contextlib import AbstractAsyncContextManager
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 import fastapi.routing
@@ -18,6 +18,7 @@ from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.auth import TokenService
+from shared.clock import as_utc
 from shared.db import DATABASE_UNAVAILABLE
 from shared.errors import Conflict, DomainError, Forbidden, NotFound, TooManyRequests, Unavailable
 from shared.observability import MetricsMiddleware
@@ -43,13 +44,9 @@ def status_of(error: DomainError) -> int:
 
 # --- documented shapes ------------------------------------------------------------------
 
-def _as_utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 # A datetime that is always answered with its zone (RFC 3339): SQLite hands back naive
 # values for timezone-aware columns, and those are UTC here.
-UtcDateTime = Annotated[datetime, AfterValidator(_as_utc)]
+UtcDateTime = Annotated[datetime, AfterValidator(as_utc)]
 
 
 # Free text that reaches the database is refused up front if it holds NUL (shared.text).

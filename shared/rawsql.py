@@ -22,6 +22,8 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from shared.clock import as_utc
+
 
 def is_integrity_error(exc: BaseException) -> bool:
     # sqlite3.IntegrityError and psycopg.IntegrityError (and its subclasses such as
@@ -56,7 +58,7 @@ class StatementText:
         if isinstance(value, str):
             value = datetime.fromisoformat(value)
         assert isinstance(value, datetime)
-        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        return as_utc(value)
 
     def _in(self, values: Sequence[Any], *, negate: bool = False) -> tuple[str, list[Any]]:
         """``IN (?, ...)`` over ``values`` (``NOT IN`` with ``negate``) and its parameters. On

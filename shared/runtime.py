@@ -59,9 +59,7 @@ class ServiceRuntime(Generic[UoW]):
         self.session_factory = session_factory(self.engine)
         self.tables = tables
         self._uow_class = uow_class
-        self.relay = OutboxRelay(
-            self.engine, tables, settings, name=name, before_start=lambda: ensure_topics(settings)
-        )
+        self.relay = OutboxRelay(self.engine, settings, name=name, before_start=lambda: ensure_topics(settings))
         self.consumer = ConsumerRunner(
             name=name,
             settings=settings,

@@ -16,10 +16,12 @@ import io
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
+from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from shared.clock import as_utc
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -67,9 +69,7 @@ def _epoch_s(value: Any) -> float:
         moment = datetime.fromisoformat(str(value))
     except ValueError:
         return math.nan
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
+    return as_utc(moment).timestamp()
 
 
 def local_hours(epoch_s: np.ndarray, tz: tzinfo) -> np.ndarray:

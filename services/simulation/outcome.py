@@ -20,7 +20,7 @@ from sqlalchemy import create_engine, text
 from services.demo.city import DemoCity
 from services.routing.domain.planning import MEDICINE_SLA
 from services.simulation.driver import DriverLog
-from shared.db import UtcTimestamp
+from shared.clock import as_utc
 from shared.events import topics
 from shared.settings import Settings
 
@@ -42,7 +42,7 @@ def _utc(value: Any) -> datetime | None:
     if value is None:
         return None
     moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return UtcTimestamp().process_result_value(moment, None)  # type: ignore[arg-type]
+    return as_utc(moment)
 
 
 async def topic_events(settings: Settings, topic: str) -> list[dict[str, Any]]:

@@ -16,13 +16,14 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from services.simulation import charts
 from services.simulation.page import CSS, PAGE, escape, section, table
+from shared.clock import as_utc
 
 log = logging.getLogger(__name__)
 
@@ -206,7 +207,7 @@ def _local_time(value: Any, tz: tzinfo) -> str:
     except ValueError:
         return DASH
     # Without an offset, read as UTC (as the charts do), not as this machine's local time.
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(tz).strftime("%a %d %b %H:%M")
+    return as_utc(moment).astimezone(tz).strftime("%a %d %b %H:%M")
 
 
 # -- the summary --------------------------------------------------------------------------------

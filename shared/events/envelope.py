@@ -18,11 +18,6 @@ class EnvelopeError(ValueError):
     """The bytes are not a CloudEvent we can read."""
 
 
-def utcnow() -> datetime:
-    """The service clock's now (shared/clock.py): simulated time in a simulation."""
-    return clock.now()
-
-
 class CloudEvent(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
@@ -30,7 +25,7 @@ class CloudEvent(BaseModel):
     id: str = Field(min_length=1, max_length=200)
     source: str = Field(min_length=1)
     type: str = Field(min_length=1)
-    time: datetime = Field(default_factory=utcnow)
+    time: datetime = Field(default_factory=clock.now)  # simulated time in a simulation
     subject: str | None = None
     datacontenttype: str = "application/json"
     data: dict[str, Any]

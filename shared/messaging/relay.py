@@ -6,17 +6,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine
 
-from shared.events.envelope import CONTENT_TYPE, utcnow
+from shared import clock
+from shared.events.envelope import CONTENT_TYPE
 from shared.messaging.consumer import cancelled_from_outside
 from shared.messaging.kafka import make_producer
-from shared.messaging.tables import MessagingTables
+from shared.messaging.store import MessagingStatements
 from shared.messaging.unit_of_work import sqlite_writer_lock
 from shared.observability import EVENTS_PUBLISHED, OUTBOX_PENDING
 from shared.pipelined import AsyncPostgres
@@ -40,7 +41,6 @@ class OutboxRelay:
     def __init__(
         self,
         engine: Engine,
-        tables: MessagingTables,
         settings: Settings,
         *,
         name: str,
@@ -58,7 +58,7 @@ class OutboxRelay:
                 engine.url.render_as_string(hide_password=False), application_name=f"lifeline-{name}-relay"
             )
         )
-        self._outbox = tables.outbox
+        self._statements = MessagingStatements(sqlite=self._postgres is None)
         self._settings = settings
         self._name = name
         self._wake = asyncio.Event()
@@ -152,65 +152,47 @@ class OutboxRelay:
         return sent, None
 
     async def _fetch(self) -> list[_Row]:
+        limit = self._settings.outbox_batch_size
+        unsent, count = self._statements.unsent(limit), self._statements.unsent_count()
         if self._postgres is None:
-            return await asyncio.to_thread(self._fetch_unsent)
-        table, limit = self._outbox.name, self._settings.outbox_batch_size
-        async with self._postgres.transaction() as transaction:
-            (rows,) = await transaction.all_at_once([(
-                f"SELECT id, topic, key, payload FROM {table} WHERE sent_at IS NULL ORDER BY id LIMIT %s",
-                [limit],
-            )])
-            pending = len(rows)
-            if pending >= limit:
-                (counted,) = await transaction.all_at_once(
-                    [(f"SELECT count(*) FROM {table} WHERE sent_at IS NULL", [])]
-                )
-                pending = int(counted[0][0])
+            rows, pending = await asyncio.to_thread(self._read_unsent, unsent, count, limit)
+        else:
+            async with self._postgres.transaction() as transaction:
+                (rows,) = await transaction.all_at_once([unsent])
+                pending = len(rows)
+                if pending >= limit:
+                    (counted,) = await transaction.all_at_once([count])
+                    pending = int(counted[0][0])
         OUTBOX_PENDING.set(pending)
         return [_Row(r[0], r[1], r[2], bytes(r[3])) for r in rows]
 
+    def _read_unsent(
+        self, unsent: tuple[str, list[Any]], count: tuple[str, list[Any]], limit: int
+    ) -> tuple[Sequence[Any], int]:
+        with self._engine.connect() as connection:
+            rows = connection.exec_driver_sql(unsent[0], tuple(unsent[1])).all()
+            pending = len(rows)
+            if pending >= limit:
+                pending = int(connection.exec_driver_sql(count[0]).scalar_one())
+        return rows, pending
+
     async def _mark(self, ids: list[int]) -> None:
-        if self._postgres is None:
-            await asyncio.to_thread(self._mark_sent, ids)
-            return
         # sent_at on the service clock, as created_at in the same row: it only marks a row
         # sent, and sent_at - created_at stays the relay's lag in one clock (service seconds).
-        async with self._postgres.transaction() as transaction:
-            await transaction.run_all([(
-                f"UPDATE {self._outbox.name} SET sent_at = %s, attempts = attempts + 1 WHERE id = ANY(%s)",
-                [(utcnow(), ids)],
-            )])
+        statement, params = self._statements.mark_sent(ids, clock.now())
+        if self._postgres is None:
+            await asyncio.to_thread(self._mark_sqlite, statement, params)
+        else:
+            async with self._postgres.transaction() as transaction:
+                await transaction.run_all([(statement, [params])])
         self.published += len(ids)
 
-    def _fetch_unsent(self) -> list[_Row]:
-        outbox = self._outbox
-        with self._engine.connect() as connection:
-            result = connection.execute(
-                select(outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.payload)
-                .where(outbox.c.sent_at.is_(None))
-                .order_by(outbox.c.id)
-                .limit(self._settings.outbox_batch_size)
-            ).all()
-            pending = len(result)
-            if pending >= self._settings.outbox_batch_size:
-                pending = connection.execute(
-                    select(func.count()).select_from(outbox).where(outbox.c.sent_at.is_(None))
-                ).scalar_one()
-            OUTBOX_PENDING.set(pending)
-        return [_Row(r.id, r.topic, r.key, bytes(r.payload)) for r in result]
-
-    def _mark_sent(self, ids: list[int]) -> None:
-        outbox = self._outbox
-        # On SQLite, queue with this process's other writers on its lock: waiting on the
-        # database's own lock means polling with sleeps, and the writer it held up (an
-        # order batch) waited up to 100 ms more.
+    def _mark_sqlite(self, statement: str, params: list[Any]) -> None:
+        # Queue with this process's other writers on its lock: waiting on the database's own
+        # lock means polling with sleeps, and the writer it held up (an order batch) waited
+        # up to 100 ms more.
         with self._writer_lock or contextlib.nullcontext(), self._engine.begin() as connection:
-            connection.execute(
-                update(outbox)
-                .where(outbox.c.id.in_(ids))
-                .values(sent_at=utcnow(), attempts=outbox.c.attempts + 1)  # service clock: see _mark
-            )
-        self.published += len(ids)
+            connection.exec_driver_sql(statement, tuple(params))
 
 
 async def _stop_quietly(producer: Any) -> None:

@@ -44,6 +44,21 @@ class MessagingStatements(StatementText):
         )
 
 
+    # -- the relay's (shared/messaging/relay.py): the statements as the driver runs them --
+
+    def unsent(self, limit: int) -> tuple[str, list[Any]]:
+        statement = f"SELECT id, topic, key, payload FROM {OUTBOX} WHERE sent_at IS NULL ORDER BY id LIMIT ?"
+        return self._sql(statement), [limit]
+
+    def unsent_count(self) -> tuple[str, list[Any]]:
+        return f"SELECT count(*) FROM {OUTBOX} WHERE sent_at IS NULL", []
+
+    def mark_sent(self, ids: Sequence[int], at: datetime) -> tuple[str, list[Any]]:
+        ids_in, params = self._in(ids)
+        return (self._sql(f"UPDATE {OUTBOX} SET sent_at = ?, attempts = attempts + 1 WHERE id {ids_in}"),
+                [self._time(at), *params])
+
+
 class MessagingStore(DriverStatements, MessagingStatements):
     def insert_outbox(self, rows: Sequence[OutboxRow]) -> None:
         statement, params = self.outbox_insert(rows)

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from sqlalchemy import (
     BigInteger,
     Column,
-    DateTime,
     Index,
     Integer,
     LargeBinary,
@@ -16,6 +15,8 @@ from sqlalchemy import (
     Table,
     Text,
 )
+
+from shared.db import UtcTimestamp
 
 # SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL wants BIGINT for an outbox.
 _Id = BigInteger().with_variant(Integer(), "sqlite")
@@ -43,8 +44,8 @@ def add_messaging_tables(metadata: MetaData) -> MessagingTables:
         Column("key", String(200), nullable=False),
         Column("event_type", String(200), nullable=False),
         Column("payload", LargeBinary, nullable=False),
-        Column("created_at", DateTime(timezone=True), nullable=False),
-        Column("sent_at", DateTime(timezone=True), nullable=True),
+        Column("created_at", UtcTimestamp(), nullable=False),
+        Column("sent_at", UtcTimestamp(), nullable=True),
         Column("attempts", Integer, nullable=False, default=0),
         Column("last_error", Text, nullable=True),
     )
@@ -55,6 +56,6 @@ def add_messaging_tables(metadata: MetaData) -> MessagingTables:
         Column("event_id", String(200), primary_key=True),
         Column("topic", String(200), nullable=False),
         Column("event_type", String(200), nullable=False),
-        Column("processed_at", DateTime(timezone=True), nullable=False),
+        Column("processed_at", UtcTimestamp(), nullable=False),
     )
     return MessagingTables(outbox=outbox, inbox=inbox)

@@ -13,8 +13,9 @@ from typing import Any, Self
 from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 
+from shared import clock
 from shared.events.codec import wrap
-from shared.events.envelope import CloudEvent, utcnow
+from shared.events.envelope import CloudEvent
 from shared.events.payloads import EventPayload
 from shared.messaging.store import InboxRow, MessagingStore, OutboxRow
 
@@ -118,7 +119,7 @@ class SqlUnitOfWork:
                  correlation_id=by_key.get(p.key(), self.correlation_id) if by_key else self.correlation_id)
             for p in payloads
         ]
-        now = utcnow()
+        now = clock.now()
         rows = [
             OutboxRow(event_id=event.id, topic=self._topic_name(payload.TOPIC.name),
                       key=payload.key(), event_type=payload.TYPE, payload=event.to_bytes(),
@@ -143,5 +144,5 @@ class SqlUnitOfWork:
         if not events:
             return
         self.messaging.insert_inbox(
-            [InboxRow(event_id=e.id, topic=topic, event_type=e.type) for e in events], utcnow()
+            [InboxRow(event_id=e.id, topic=topic, event_type=e.type) for e in events], clock.now()
         )

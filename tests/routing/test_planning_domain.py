@@ -6,13 +6,13 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from services.routing.domain.demand import Load
+from services.routing.domain.describing import describe_solution
 from services.routing.domain.planning import (
     CommunityInfo,
     DemandInfo,
     DepotInfo,
     VehicleInfo,
     build_problem,
-    describe_solution,
     unroutable,
 )
 from services.routing.engine import SolveParams, Stop, solve
@@ -69,7 +69,7 @@ def test_orders_of_an_unknown_community_are_unassigned_with_a_reason() -> None:
     assert [s.id for s in problem.stops] == ["DC-1/C-1/ambient"]
     solution = solve(problem, SolveParams(time_limit_s=1, workers=0, strategy="ortools"))
     result = describe_solution(solution, problem, meta, COMMUNITIES, service_date=DAY, tz=TZ,
-                               unrouted=unroutable(demand, COMMUNITIES))
+                               unrouted=unroutable(demand, COMMUNITIES)).to_json()
     assert result["unassigned"] == [{
         "stop_id": None, "community_id": "C-9", "community_name": None, "order_ids": ["O-2", "O-3"],
         "reason_code": "community_unknown", "reason": result["unassigned"][0]["reason"], "lat": None, "lon": None,

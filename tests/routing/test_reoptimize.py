@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from services.routing.domain.planning import changed_assignments
+from services.routing.domain.plan_result import PlanResult, changed_assignments
 from shared.settings import Settings
 from tests.routing.events import community, publish, reserved, small_city
 from tests.routing.helpers import request_plan, routes_events, setup_fleet, solved, wait_for_demand
@@ -79,7 +79,7 @@ async def test_reoptimize_inserts_an_urgent_order_and_keeps_what_is_done_or_unde
         announced = [e["data"]["order_id"] for e in events
                      if e["type"] == "lifeline.order.scheduled" and e["data"]["plan_id"] == child["id"]]
         assert len(announced) == len(set(announced)), "each changed order is announced once"
-        expected = set(changed_assignments(parent, child))
+        expected = set(changed_assignments(PlanResult.from_json(parent), PlanResult.from_json(child)))
         assert set(announced) == expected and "O-NEW" in expected
         assert not locked_orders & set(announced), "stops done or under way are not announced again"
         for event in events:

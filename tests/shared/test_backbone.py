@@ -41,7 +41,7 @@ class Toy:
         self.engine = make_engine(settings.database_url("orders"))
         create_schema(self.engine, metadata)
         self.sessions = session_factory(self.engine)
-        self.relay = OutboxRelay(self.engine, tables, settings, name="toy")
+        self.relay = OutboxRelay(self.engine, settings, name="toy")
 
     def uow(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, select, update
@@ -21,12 +21,8 @@ from services.inventory.adapters.orm import allocation_lines_t, allocations_t, b
 from services.inventory.domain import model
 from services.inventory.domain.allocation import AllocationPolicy
 from services.inventory.domain.model import Line
+from shared.clock import as_utc
 from shared.priority import Priority
-
-
-def as_utc(value: datetime) -> datetime:
-    """SQLite hands datetimes back without a zone; they were stored as UTC."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,11 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import JSON, CheckConstraint, Column, DateTime, Index, Integer, Table
+from sqlalchemy import JSON, CheckConstraint, Column, Index, Integer, Table
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
+from shared.db import UtcTimestamp
 from shared.events.payloads import Category, DepotTier, Ration
 from shared.http import Text, UtcDateTime
 from shared.jsontypes import JsonBool, JsonFloat, JsonInt
@@ -31,9 +32,8 @@ messaging = add_messaging_tables(InventoryTable.metadata)
 
 
 def _aware(nullable: bool = False, index: bool = False) -> Any:
-    # SQLite keeps no zone: every datetime is converted to UTC before it is stored.
     return Field(
-        default=None, sa_column=Column(DateTime(timezone=True), nullable=nullable, index=index)
+        default=None, sa_column=Column(UtcTimestamp(), nullable=nullable, index=index)
     )
 
 

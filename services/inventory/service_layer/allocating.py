@@ -6,7 +6,7 @@ of orders at once) and ``backorders`` (a waiting order served later)."""
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import datetime
 
 from services.inventory.adapters.allocations import AllocationRow
 from services.inventory.adapters.repository import LedgerRecord
@@ -18,6 +18,7 @@ from services.inventory.domain.policy import candidate_depots
 from services.inventory.service_layer.context import BACKORDERED, RESERVED, Context
 from services.inventory.service_layer.low_stock import check_low
 from services.inventory.service_layer.unit_of_work import InventoryUnitOfWork
+from shared.clock import as_utc
 from shared.events.payloads import OrderBackordered, OrderLine, ReservationRejected, StockReserved
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ def allocation_of(
         order_id=cmd.order_id, status=status, depot_id=depot_id, household_id=cmd.household_id,
         community_id=cmd.community_id, priority=cmd.priority,
         # As the allocation row reads back (UTC), for the row, the queue and the event alike.
-        placed_at=_utc(cmd.placed_at), lines=lines, reason=reason,
+        placed_at=as_utc(cmd.placed_at), lines=lines, reason=reason,
     )
 
 
@@ -81,7 +82,7 @@ def rejected_for_unknown(
 
 def claim_of(cmd: ReserveOrder) -> rules.Claim:
     """A placed order's claim on stock, its placement time in UTC as the allocation row's."""
-    return rules.Claim(cmd.order_id, cmd.priority, _utc(cmd.placed_at))
+    return rules.Claim(cmd.order_id, cmd.priority, as_utc(cmd.placed_at))
 
 
 def backordered(
@@ -90,11 +91,6 @@ def backordered(
     reason = _shortage_reason(lines, needs_cold)
     allocation = allocation_of(cmd, lines, BACKORDERED, reason=reason)
     return allocation, OrderBackordered(order_id=cmd.order_id, reason=reason)
-
-
-def _utc(value: datetime) -> datetime:
-    # What the allocation row hands back: SQLite keeps no zone and reads back as UTC.
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _shortage_reason(lines: list[Line], cold: bool) -> str:

@@ -11,7 +11,7 @@ from services.inventory.config import InventoryConfig
 from services.inventory.domain import allocation as rules
 from services.inventory.domain.model import AllocationStatus
 from services.inventory.service_layer.caches import CatalogCache, DemandCache
-from shared.events.envelope import utcnow
+from shared import clock as service_clock
 
 RESERVED = AllocationStatus.RESERVED.value
 BACKORDERED = AllocationStatus.BACKORDERED.value
@@ -25,7 +25,7 @@ class Context:
     caches of catalog facts and recent demand (``caches``)."""
 
     config: InventoryConfig = field(default_factory=InventoryConfig)
-    clock: Callable[[], datetime] = utcnow
+    clock: Callable[[], datetime] = service_clock.now
     allocation_policy: rules.AllocationPolicy = "priority"
     known_depots: set[str] = field(default_factory=set)
     known_skus: set[str] = field(default_factory=set)

@@ -3,13 +3,14 @@ catalog read model, orders with their lines and timeline, plus outbox and inbox.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any, overload
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import JSON, Column, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
+from shared.db import UtcTimestamp
 from shared.messaging.tables import add_messaging_tables
 
 
@@ -20,19 +21,6 @@ class OrdersTable(SQLModel, registry=registry()):
 messaging = add_messaging_tables(OrdersTable.metadata)
 
 
-@overload
-def utc(value: datetime) -> datetime: ...
-@overload
-def utc(value: None) -> None: ...
-@overload
-def utc(value: datetime | None) -> datetime | None: ...
-def utc(value: datetime | None) -> datetime | None:
-    """SQLite hands datetimes back naive; everything we store is UTC."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
-
-
 def _json(default: Any = list) -> Any:
     return Field(default_factory=default, sa_column=Column(JSON, nullable=False))
 
@@ -40,7 +28,7 @@ def _json(default: Any = list) -> Any:
 def _when(*, nullable: bool = False, index: bool = False) -> Any:
     return Field(
         default=None,
-        sa_column=Column(DateTime(timezone=True), nullable=nullable, index=index),
+        sa_column=Column(UtcTimestamp(), nullable=nullable, index=index),
     )
 
 

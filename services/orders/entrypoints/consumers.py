@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from services.orders.domain import status
 from services.orders.service_layer import handlers
 from services.orders.service_layer.unit_of_work import OrdersUnitOfWork
+from shared.clock import as_utc
 from shared.events import payloads, topics
 from shared.events.envelope import CloudEvent
 from shared.messaging.consumer import Handler
@@ -49,8 +49,6 @@ def on_released(
     handlers.note_release(payload, event.time, uow)
 
 
-def _as_utc(moment: datetime) -> datetime:
-    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def on_scheduled(uow: OrdersUnitOfWork, payload: payloads.OrderScheduled, event: CloudEvent) -> None:
@@ -58,8 +56,8 @@ def on_scheduled(uow: OrdersUnitOfWork, payload: payloads.OrderScheduled, event:
         plan_id=payload.plan_id, depot_id=payload.depot_id, vehicle_id=payload.vehicle_id,
         # Routing states local times with their offset; the database keeps UTC (SQLite would
         # otherwise drop the offset and the API would label a local time as UTC).
-        stop_id=payload.stop_id, eta=_as_utc(payload.eta), window_start=_as_utc(payload.window_start),
-        window_end=_as_utc(payload.window_end), stated_at=event.time,
+        stop_id=payload.stop_id, eta=as_utc(payload.eta), window_start=as_utc(payload.window_start),
+        window_end=as_utc(payload.window_end), stated_at=event.time,
     )
     handlers.apply_fact(payload.order_id, fact, event.time, uow)
 

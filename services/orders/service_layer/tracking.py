@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from services.orders.adapters.orm import Order, TimelineEntry, utc
+from services.orders.adapters.orm import Order, TimelineEntry
 from services.orders.domain import status
 from services.orders.domain.commands import (
     CancelOrder,
@@ -19,6 +19,7 @@ from services.orders.domain.model import Line, OrderStatus, OrderView
 from services.orders.service_layer.unit_of_work import OrdersUnitOfWork
 from shared import clock
 from shared.auth import Principal
+from shared.clock import as_utc
 from shared.errors import Conflict, NotFound
 from shared.events import payloads
 from shared.messaging.consumer import PoisonEvent
@@ -30,11 +31,11 @@ def order_view(order: Order) -> OrderView:
     return OrderView(
         id=order.id, household_id=order.household_id, community_id=order.community_id,
         status=order.status, priority=order.priority, contactless=order.contactless,
-        note=order.note, created_at=utc(order.created_at), updated_at=utc(order.updated_at),
+        note=order.note, created_at=as_utc(order.created_at), updated_at=as_utc(order.updated_at),
         status_reason=order.status_reason, depot_id=order.depot_id, plan_id=order.plan_id,
-        vehicle_id=order.vehicle_id, stop_id=order.stop_id, eta=utc(order.eta),
-        window_start=utc(order.window_start), window_end=utc(order.window_end),
-        delivered_at=utc(order.delivered_at), received_by=order.received_by,
+        vehicle_id=order.vehicle_id, stop_id=order.stop_id, eta=as_utc(order.eta),
+        window_start=as_utc(order.window_start), window_end=as_utc(order.window_end),
+        delivered_at=as_utc(order.delivered_at), received_by=order.received_by,
     )
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import true as sa_true
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
+from services.routing.domain.plan_result import PlanResult
 from shared.db import UtcTimestamp
 from shared.messaging.tables import add_messaging_tables
 
@@ -106,6 +107,11 @@ class Plan(RoutingTable, table=True):
     result: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     error: str | None = None
     parent_plan_id: str | None = Field(default=None, max_length=64)
+
+    @property
+    def outcome(self) -> PlanResult:
+        """The solve's result, typed; ``result`` holds it as stored (``PlanResult.to_json``)."""
+        return PlanResult.from_json(self.result)
 
 
 class DispatchedOrder(RoutingTable, table=True):

@@ -1,5 +1,5 @@
-"""From demand, fleet and communities to the engine's problem, and from its solution
-back to what a dispatcher reads: routes with local times, reasons, KPIs.
+"""From demand, fleet and communities to the engine's problem, and the plan's KPIs. The
+way back, from the engine's solution to the routes a dispatcher reads, is ``describing``.
 
 Pure: takes plain values, returns plain values; the engine model is pure Python too.
 """
@@ -120,7 +120,7 @@ def build_problem(
     groups: dict[tuple[str, str, bool, bool], list[DemandInfo]] = defaultdict(list)
     for order in demand:
         if order.community_id not in communities:
-            continue  # no gate to route to yet: see unroutable() and describe_solution()
+            continue  # no gate to route to yet: see unroutable() and describing.describe_solution()
         urgent = _sla_deadline(order, midnight) is not None
         if order.load.ambient_kg > 0 or order.load.ambient_l > 0 or order.load.cold_kg == 0:
             groups[(order.depot_id, order.community_id, False, urgent)].append(order)
@@ -133,7 +133,7 @@ def build_problem(
         stop_id = f"{depot_id}/{community_id}/{'cold' if cold else 'ambient'}{'/urgent' if urgent else ''}"
         oldest = min(o.placed_at for o in orders)
         priority = most_urgent(o.priority for o in orders)
-        windows = _not_before(_windows(community.receiving_windows), earliest_s)
+        windows = _not_before(gate_windows(community.receiving_windows), earliest_s)
         shifts = [v.shift_start_s for v in fleet if v.depot_id == depot_id]
         stops.append(
             Stop(
@@ -164,31 +164,8 @@ def unroutable(demand: Iterable[DemandInfo], communities: Mapping[str, Community
     return [o for o in demand if o.community_id not in communities]
 
 
-def unroutable_entries(orders: Sequence[DemandInfo]) -> list[dict[str, Any]]:
-    """Unassigned entries (one per depot and community) for orders of unknown communities."""
-    groups: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for order in orders:
-        groups[(order.depot_id, order.community_id)].append(order.order_id)
-    return [
-        {
-            "stop_id": None,
-            "community_id": community_id,
-            "community_name": None,
-            "order_ids": sorted(order_ids),
-            "reason_code": COMMUNITY_UNKNOWN,
-            "reason": (
-                f"community {community_id} is not registered with routing yet (its registration "
-                "event has not arrived), so its gate location and receiving windows are unknown; "
-                "plan again once it is registered"
-            ),
-            "lat": None,
-            "lon": None,
-        }
-        for (_depot_id, community_id), order_ids in sorted(groups.items())
-    ]
-
-
-def _windows(raw: Sequence[Sequence[str]]) -> tuple[TimeWindow, ...]:
+def gate_windows(raw: Sequence[Sequence[str]]) -> tuple[TimeWindow, ...]:
+    """A gate's receiving windows (``"HH:MM"`` pairs) in seconds of the day; none: all day."""
     spans = sorted((clock_to_seconds(a), clock_to_seconds(b)) for a, b in raw)
     return tuple(TimeWindow(a, b) for a, b in spans) or (TimeWindow(0, 86_399),)
 
@@ -226,98 +203,6 @@ def _deadline(
         return None
     earliest = max(windows[0].start_s, first_shift_s) + int(MEDICINE_CATCH_UP.total_seconds())
     return max(min(deadlines), earliest)
-
-
-def describe_solution(
-    solution: Solution,
-    problem: Problem,
-    meta: Mapping[str, StopMeta],
-    communities: Mapping[str, CommunityInfo],
-    *,
-    service_date: date,
-    tz: tzinfo,
-    unrouted: Sequence[DemandInfo] = (),
-) -> dict[str, Any]:
-    """The plan as the API and the console show it; ``unrouted`` orders (unknown community)
-    are listed as unassigned with the reason code ``community_unknown``."""
-    midnight = datetime.combine(service_date, time(0), tzinfo=tz)
-    stops = {s.id: s for s in problem.stops}
-    vehicles = {v.id: v for v in problem.vehicles}
-
-    def at(seconds: int) -> str:
-        return (midnight + timedelta(seconds=seconds)).isoformat()
-
-    routes = []
-    for route in solution.routes:
-        if not route.visits:
-            continue
-        visits = []
-        for visit in route.visits:
-            base_id = _base_stop_id(visit.stop_id, stops)
-            stop_meta = meta[base_id]
-            community = communities[stop_meta.community_id]
-            # The gate's receiving window the service falls in (a re-plan pins the stops
-            # already done or under way to their time; the gate's window is what people read).
-            window = next(
-                (w for w in _windows(community.receiving_windows) if w.start_s <= visit.start_s <= w.end_s),
-                visit.window,
-            )
-            visits.append({
-                "stop_id": visit.stop_id,
-                "community_id": community.id,
-                "community_name": community.name,
-                "risk_level": community.risk_level,
-                "cold": stop_meta.cold,
-                "trip": visit.trip,
-                "arrival": at(visit.arrival_s),
-                "service_start": at(visit.start_s),
-                "departure": at(visit.departure_s),
-                "window": [at(window.start_s), at(window.end_s)],
-                "load_kg": round(visit.load_kg, 2),
-                "load_l": round(visit.load_l, 2),
-                "order_ids": list(visit.order_ids),
-                "lat": community.lat,
-                "lon": community.lon,
-            })
-        routes.append({
-            "vehicle_id": route.vehicle_id,
-            "depot_id": vehicles[route.vehicle_id].depot_id,
-            "start": at(route.start_s),
-            "end": at(route.end_s),
-            "distance_km": round(route.distance_m / 1000, 2),
-            "duration_min": round(route.duration_s / 60, 1),
-            "stops": visits,
-        })
-    unassigned = []
-    for item in solution.unassigned:
-        base_id = _base_stop_id(item.stop_id, stops)
-        stop_meta = meta[base_id]
-        community = communities[stop_meta.community_id]
-        unassigned.append({
-            "stop_id": item.stop_id,
-            "community_id": community.id,
-            "community_name": community.name,
-            "order_ids": list(item.order_ids),
-            "reason_code": item.reason_code,
-            "reason": item.reason,
-            "lat": community.lat,
-            "lon": community.lon,
-        })
-    unassigned.extend(unroutable_entries(unrouted))
-    return {
-        "routes": routes,
-        "unassigned": unassigned,
-        "kpis": kpis(solution, problem, unrouted, meta),
-        "feasible": solution.is_feasible(),
-        "cost": solution.cost,
-    }
-
-
-def _base_stop_id(stop_id: str, stops: Mapping[str, Stop]) -> str:
-    # A split stop comes back as "<id>#<part>"; its community is that of the original.
-    if stop_id in stops:
-        return stop_id
-    return stop_id.split("#", 1)[0]
 
 
 def kpis(
@@ -358,17 +243,3 @@ def kpis(
             round(len(priority_orders & served) / len(priority_orders), 4) if priority_orders else 1.0
         ),
     }
-
-
-def changed_assignments(parent: dict[str, Any], child: dict[str, Any]) -> dict[str, tuple[str, str, str]]:
-    """order id -> (vehicle, stop, arrival) for orders whose assignment is new or moved."""
-    def assignments(result: dict[str, Any]) -> dict[str, tuple[str, str, str]]:
-        out = {}
-        for route in result.get("routes", []):
-            for stop in route["stops"]:
-                for order_id in stop["order_ids"]:
-                    out[order_id] = (route["vehicle_id"], stop["stop_id"].split("+", 1)[0], stop["arrival"])
-        return out
-
-    before, after = assignments(parent), assignments(child)
-    return {o: a for o, a in after.items() if before.get(o) != a}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from services.routing.adapters.orm import Plan
 from services.routing.service_layer.unit_of_work import RoutingUnitOfWork
 from shared.auth import Principal
-from shared.http import Forbidden, NotFound
+from shared.errors import Forbidden, NotFound
 
 
 def check_depot_access(principal: Principal, depot_ids: list[str]) -> None:

@@ -13,13 +13,14 @@ from sqlmodel import col
 
 from services.routing.adapters.orm import DemandOrder, DispatchedOrder, Plan, StopOutcome, Vehicle
 from services.routing.domain import demand as demand_states
+from services.routing.domain.plan_result import PlannedVisit, PlanResult
 from services.routing.service_layer.access import check_depot_access, visible_plan
-from services.routing.service_layer.fleet_state import current_plan, dispatched_plans, recorded_stops, stop_of
+from services.routing.service_layer.fleet_state import current_plan, dispatched_plans, recorded_stops
 from services.routing.service_layer.unit_of_work import RoutingUnitOfWork
 from shared import clock
 from shared.auth import Principal
+from shared.errors import Conflict, DomainError, NotFound
 from shared.events.payloads import OrderDelivered, OrderDeliveryFailed
-from shared.http import Conflict, DomainError, NotFound
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,8 @@ def record_delivery(uow: RoutingUnitOfWork, command: RecordDelivery, principal: 
     if plan.status != "dispatched":
         raise Conflict(f"plan {plan.id} is {plan.status}; deliveries need a dispatched plan",
                        code="plan_not_dispatched")
-    stop = stop_of(plan, command.stop_id)
+    result = plan.outcome
+    stop = result.visit(command.stop_id)
     if stop is None:
         raise NotFound(f"stop {command.stop_id} is not in plan {plan.id}")
     if command.outcome == "delivered" and not command.received_by:
@@ -49,13 +51,13 @@ def record_delivery(uow: RoutingUnitOfWork, command: RecordDelivery, principal: 
     if existing is not None:
         if existing.outcome == command.outcome:
             return {"plan_id": plan.id, "stop_id": command.stop_id, "outcome": existing.outcome,
-                    "order_ids": stop["order_ids"], "duplicate": True}
+                    "order_ids": list(stop.order_ids), "duplicate": True}
         raise Conflict(f"stop {command.stop_id} was already recorded as {existing.outcome}",
                        code="stop_already_recorded")
-    _record(uow, plan, stop, command.outcome, command.received_by, command.reason)
+    _record(uow, plan, result, stop, command.outcome, command.received_by, command.reason)
     uow.commit()
     return {"plan_id": plan.id, "stop_id": command.stop_id, "outcome": command.outcome,
-            "order_ids": stop["order_ids"], "duplicate": False}
+            "order_ids": list(stop.order_ids), "duplicate": False}
 
 
 def report_breakdown(uow: RoutingUnitOfWork, vehicle_id: str, reason: str, principal: Principal) -> dict[str, Any]:
@@ -71,48 +73,46 @@ def report_breakdown(uow: RoutingUnitOfWork, vehicle_id: str, reason: str, princ
     plan_id = None
     for plan in dispatched_plans(uow, [vehicle.depot_id]):
         recorded = recorded_stops(uow, plan.id)
-        for route in plan.result["routes"]:
-            if route["vehicle_id"] != vehicle_id:
+        result = plan.outcome
+        for route in result.routes:
+            if route.vehicle_id != vehicle_id:
                 continue
             plan_id = plan.id
-            for stop in route["stops"]:
-                if stop["stop_id"] in recorded:
-                    continue
-                returned += _record(uow, plan, stop, "failed", None, f"vehicle breakdown: {reason}")
-                failed.append(stop["stop_id"])
+            for stop in route.pending(recorded):
+                returned += _record(uow, plan, result, stop, "failed", None, f"vehicle breakdown: {reason}")
+                failed.append(stop.stop_id)
     uow.commit()
     return {"vehicle_id": vehicle_id, "plan_id": plan_id, "failed_stop_ids": failed,
             "returned_order_ids": sorted(returned)}
 
 
 def _record(
-    uow: RoutingUnitOfWork, plan: Plan, stop: dict[str, Any], outcome: str, received_by: str | None,
-    reason: str | None,
+    uow: RoutingUnitOfWork, plan: Plan, result: PlanResult, stop: PlannedVisit, outcome: str,
+    received_by: str | None, reason: str | None,
 ) -> list[str]:
     """Record one stop's outcome and its orders' events; returns the orders it applied to."""
     now = clock.now()
     # An order split over an ambient and a cold stop is delivered with its last part.
-    recorded = recorded_stops(uow, plan.id) | {stop["stop_id"]}
-    parts_left = {o for r in plan.result["routes"] for s in r["stops"] if s["stop_id"] not in recorded
-                  for o in s["order_ids"]}
-    uow.session.add(StopOutcome(plan_id=plan.id, stop_id=stop["stop_id"], outcome=outcome,
+    recorded = recorded_stops(uow, plan.id) | {stop.stop_id}
+    parts_left = {o for s in result.visits() if s.stop_id not in recorded for o in s.order_ids}
+    uow.session.add(StopOutcome(plan_id=plan.id, stop_id=stop.stop_id, outcome=outcome,
                                 received_by=received_by, reason=reason, recorded_at=now))
     mine = set(uow.session.execute(
         select(col(DispatchedOrder.order_id)).where(
-            col(DispatchedOrder.order_id).in_(stop["order_ids"]), col(DispatchedOrder.plan_id) == plan.id)
+            col(DispatchedOrder.order_id).in_(stop.order_ids), col(DispatchedOrder.plan_id) == plan.id)
     ).scalars())
     applied = []
-    for order_id in stop["order_ids"]:
+    for order_id in stop.order_ids:
         if order_id not in mine or (outcome == "delivered" and order_id in parts_left):
             continue
         applied.append(order_id)
         row = uow.session.get(DemandOrder, order_id)
         if outcome == "delivered":
-            uow.publish(OrderDelivered(order_id=order_id, plan_id=plan.id, stop_id=stop["stop_id"],
+            uow.publish(OrderDelivered(order_id=order_id, plan_id=plan.id, stop_id=stop.stop_id,
                                        delivered_at=now, received_by=received_by or ""))
             happened = "delivered"
         else:
-            uow.publish(OrderDeliveryFailed(order_id=order_id, plan_id=plan.id, stop_id=stop["stop_id"],
+            uow.publish(OrderDeliveryFailed(order_id=order_id, plan_id=plan.id, stop_id=stop.stop_id,
                                             failed_at=now, reason=reason or ""))
             happened = "delivery_failed"
             # Back to demand: free the order so a later plan may dispatch it again.

@@ -1,9 +1,12 @@
-"""Dispatching a solved plan: its orders are scheduled, a re-plan supersedes its parent."""
+"""Dispatching a solved plan: its orders are scheduled, a re-plan supersedes its parent.
+
+In four steps: validate (the plan may go, no other plan has its orders), schedule (the
+visit that completes each order still reserved, and which of them to announce), persist
+(dispatched orders, demand status, the parent superseded) and publish (the events)."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from dataclasses import dataclass, replace
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -11,13 +14,40 @@ from sqlmodel import col
 
 from services.routing.adapters.orm import DemandOrder, DispatchedOrder, Plan, StopOutcome
 from services.routing.domain import demand as demand_states
-from services.routing.domain.planning import changed_assignments
+from services.routing.domain.plan_result import PlannedRoute, PlannedVisit, PlanResult, changed_assignments
 from services.routing.service_layer.access import check_depot_access, visible_plan
+from services.routing.service_layer.fleet_state import recorded_stops
 from services.routing.service_layer.unit_of_work import RoutingUnitOfWork
 from shared import clock
 from shared.auth import Principal
+from shared.errors import Conflict
 from shared.events.payloads import OrderScheduled, PlanDispatched
-from shared.http import Conflict
+
+#: The demand event a dispatch applies to each order it takes (``demand.next_status``).
+SCHEDULED = "scheduled"
+
+
+@dataclass(frozen=True)
+class _Checked:
+    """A plan that may be dispatched: its result, the plan it re-plans, and the orders of
+    that parent's it carries on (a re-plan takes them over)."""
+
+    plan: Plan
+    result: PlanResult
+    parent: Plan | None
+    order_ids: list[str]
+    carried: dict[str, DispatchedOrder]
+
+
+@dataclass(frozen=True)
+class _Schedule:
+    demand: dict[str, DemandOrder]
+    #: The plan's orders no longer reserved (cancelled, released meanwhile): left out.
+    gone: list[str]
+    #: order id -> the route and visit that complete it.
+    visits: dict[str, tuple[PlannedRoute, PlannedVisit]]
+    #: The orders to announce: all of a first plan's, a re-plan's new and moved ones.
+    changed: set[str]
 
 
 def dispatch(uow: RoutingUnitOfWork, plan_id: str, principal: Principal) -> Plan:
@@ -25,18 +55,28 @@ def dispatch(uow: RoutingUnitOfWork, plan_id: str, principal: Principal) -> Plan
     check_depot_access(principal, plan.depot_ids)
     if plan.status == "dispatched":
         return plan  # dispatching twice is the same dispatch
+    checked = _validate(uow, plan)
+    schedule = _schedule(uow, checked)
+    # No autoflush: the primary key on dispatched orders must fail at commit, where a
+    # concurrent dispatch is turned into a 409, not halfway through as a 500.
+    with uow.session.no_autoflush:
+        _persist(uow, checked, schedule)
+        _publish(uow, checked, schedule)
+    _commit(uow, checked.order_ids)
+    return plan
+
+
+def _validate(uow: RoutingUnitOfWork, plan: Plan) -> _Checked:
     if plan.status != "solved":
-        raise Conflict(f"plan {plan_id} is {plan.status}; only a solved plan can be dispatched",
+        raise Conflict(f"plan {plan.id} is {plan.status}; only a solved plan can be dispatched",
                        code="plan_not_solved")
     parent = uow.session.get(Plan, plan.parent_plan_id) if plan.parent_plan_id else None
     if parent is not None and parent.status != "dispatched":
-        raise Conflict(f"plan {plan_id} re-plans {parent.id}, which is {parent.status} now",
+        raise Conflict(f"plan {plan.id} re-plans {parent.id}, which is {parent.status} now",
                        code="parent_not_dispatched")
-    stops = [(route, stop) for route in plan.result["routes"] for stop in route["stops"]]
-    order_ids = sorted({o for _route, stop in stops for o in stop["order_ids"]})
-    taken = uow.session.execute(
-        select(DispatchedOrder).where(col(DispatchedOrder.order_id).in_(order_ids))
-    ).scalars().all()
+    result = plan.outcome
+    order_ids = sorted(result.order_ids())
+    taken = _dispatched_orders(uow, order_ids)
     carried = {t.order_id: t for t in taken if parent is not None and t.plan_id == parent.id}
     conflicts = [t for t in taken if t.order_id not in carried]
     if conflicts:
@@ -45,86 +85,93 @@ def dispatch(uow: RoutingUnitOfWork, plan_id: str, principal: Principal) -> Plan
             code="orders_already_dispatched",
             orders={t.order_id: t.plan_id for t in conflicts[:50]},
         )
+    return _Checked(plan, result, parent, order_ids, carried)
+
+
+def _schedule(uow: RoutingUnitOfWork, checked: _Checked) -> _Schedule:
     demand = {
         o.order_id: o for o in uow.session.execute(
-            select(DemandOrder).where(col(DemandOrder.order_id).in_(order_ids))
+            select(DemandOrder).where(col(DemandOrder.order_id).in_(checked.order_ids))
         ).scalars()
     }
-    gone = sorted(
-        o for o in order_ids
-        if o not in carried and (demand.get(o) is None or demand[o].status != "reserved")
-    )
-    schedule: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
-    for route, stop in stops:
-        for order_id in stop["order_ids"]:
-            if order_id in gone:
-                continue
-            # An order split over an ambient and a cold stop is complete at its later stop.
-            current = schedule.get(order_id)
-            if current is None or stop["arrival"] > current[1]["arrival"]:
-                schedule[order_id] = (route, stop)
-    # A re-plan announces only what changed: new orders and orders that moved.
-    changed = (
-        set(changed_assignments(parent.result, plan.result)) if parent is not None else set(schedule)
-    )
+
+    def schedulable(order_id: str) -> bool:
+        row = demand.get(order_id)
+        return demand_states.next_status(None if row is None else row.status, SCHEDULED) is not None
+
+    gone = [o for o in checked.order_ids if o not in checked.carried and not schedulable(o)]
+    skipped = set(gone)
+    visits = {o: placed for o, placed in checked.result.completing_visits().items() if o not in skipped}
+    if checked.parent is None:
+        changed = set(visits)
+    else:
+        # A re-plan announces only what changed: new orders and orders that moved. What was
+        # delivered (or failed) is history: never announce it again.
+        changed = set(changed_assignments(checked.parent.outcome, checked.result))
+        recorded = recorded_stops(uow, checked.parent.id)
+        changed -= {o for v in checked.result.visits() if v.stop_id in recorded for o in v.order_ids}
+    return _Schedule(demand, gone, visits, changed)
+
+
+def _persist(uow: RoutingUnitOfWork, checked: _Checked, schedule: _Schedule) -> None:
+    plan, parent = checked.plan, checked.parent
+    for order_id in sorted(schedule.visits):
+        row = schedule.demand[order_id]
+        if order_id in checked.carried:
+            checked.carried[order_id].plan_id = plan.id
+            uow.session.add(checked.carried[order_id])
+        else:
+            uow.session.add(DispatchedOrder(order_id=order_id, plan_id=plan.id))
+            row.status = demand_states.next_status(row.status, SCHEDULED) or row.status
+        row.plan_id = plan.id
+        uow.session.add(row)
     if parent is not None:
-        # What was delivered (or failed) is history: never announce it again.
-        recorded = set(uow.session.execute(
-            select(col(StopOutcome.stop_id)).where(col(StopOutcome.plan_id) == parent.id)).scalars())
-        changed -= {o for _route, stop in stops if stop["stop_id"] in recorded for o in stop["order_ids"]}
-    # No autoflush: the primary key on dispatched orders must fail at commit, where a
-    # concurrent dispatch is turned into a 409, not halfway through as a 500.
-    with uow.session.no_autoflush:
-        for order_id, (route, stop) in sorted(schedule.items()):
-            row = demand[order_id]
-            if order_id in carried:
-                carried[order_id].plan_id = plan_id
-                uow.session.add(carried[order_id])
-            else:
-                uow.session.add(DispatchedOrder(order_id=order_id, plan_id=plan_id))
-                row.status = demand_states.SCHEDULED
-            row.plan_id = plan_id
-            uow.session.add(row)
-            if order_id not in changed:
-                continue
-            uow.publish(OrderScheduled(
-                order_id=order_id, plan_id=plan_id, depot_id=route["depot_id"],
-                vehicle_id=route["vehicle_id"], stop_id=stop["stop_id"],
-                eta=datetime.fromisoformat(stop["arrival"]),
-                window_start=datetime.fromisoformat(stop["window"][0]),
-                window_end=datetime.fromisoformat(stop["window"][1]),
+        parent.status = "superseded"
+        parent.result = replace(parent.outcome, superseded_by=plan.id).to_json()
+        uow.session.add(parent)
+        for outcome in uow.session.execute(
+            select(StopOutcome).where(col(StopOutcome.plan_id) == parent.id)
+        ).scalars():
+            uow.session.merge(StopOutcome(
+                plan_id=plan.id, stop_id=outcome.stop_id, outcome=outcome.outcome,
+                received_by=outcome.received_by, reason=outcome.reason, recorded_at=outcome.recorded_at,
             ))
-        if parent is not None:
-            parent.status = "superseded"
-            parent.result = {**parent.result, "superseded_by": plan_id}
-            uow.session.add(parent)
-            for outcome in uow.session.execute(
-                select(StopOutcome).where(col(StopOutcome.plan_id) == parent.id)
-            ).scalars():
-                uow.session.merge(StopOutcome(
-                    plan_id=plan_id, stop_id=outcome.stop_id, outcome=outcome.outcome,
-                    received_by=outcome.received_by, reason=outcome.reason, recorded_at=outcome.recorded_at,
-                ))
-        uow.publish(PlanDispatched(
-            plan_id=plan_id, depot_ids=plan.depot_ids, service_date=plan.service_date,
-            order_ids=sorted(schedule), vehicle_ids=sorted({r["vehicle_id"] for r in plan.result["routes"]}),
+    plan.status, plan.dispatched_at = "dispatched", clock.now()
+    plan.result = replace(checked.result, skipped_at_dispatch=tuple(schedule.gone)).to_json()
+    uow.session.add(plan)
+
+
+def _publish(uow: RoutingUnitOfWork, checked: _Checked, schedule: _Schedule) -> None:
+    plan = checked.plan
+    for order_id, (route, visit) in sorted(schedule.visits.items()):
+        if order_id not in schedule.changed:
+            continue
+        uow.publish(OrderScheduled(
+            order_id=order_id, plan_id=plan.id, depot_id=route.depot_id, vehicle_id=route.vehicle_id,
+            stop_id=visit.stop_id, eta=visit.arrival, window_start=visit.window[0], window_end=visit.window[1],
         ))
-        plan.status, plan.dispatched_at = "dispatched", clock.now()
-        plan.result = {**plan.result, "skipped_at_dispatch": gone}
-        uow.session.add(plan)
+    uow.publish(PlanDispatched(
+        plan_id=plan.id, depot_ids=plan.depot_ids, service_date=plan.service_date,
+        order_ids=sorted(schedule.visits), vehicle_ids=sorted(checked.result.vehicle_ids()),
+    ))
+
+
+def _commit(uow: RoutingUnitOfWork, order_ids: list[str]) -> None:
     try:
         uow.commit()
     except IntegrityError as exc:
         # Another dispatcher's plan won the race for some of these orders (PostgreSQL
         # lets both transactions run; the primary key on dispatched orders decides).
         uow.rollback()
-        winners = uow.session.execute(
-            select(DispatchedOrder).where(col(DispatchedOrder.order_id).in_(order_ids))
-        ).scalars().all()
+        winners = _dispatched_orders(uow, order_ids)
         raise Conflict(
             "orders of this plan were dispatched by another plan meanwhile",
             code="orders_already_dispatched",
             orders={t.order_id: t.plan_id for t in winners[:50]},
         ) from exc
-    return plan
 
+
+def _dispatched_orders(uow: RoutingUnitOfWork, order_ids: list[str]) -> list[DispatchedOrder]:
+    return list(uow.session.execute(
+        select(DispatchedOrder).where(col(DispatchedOrder.order_id).in_(order_ids))
+    ).scalars().all())

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date
-from typing import Any
 
 from sqlalchemy import select
 from sqlmodel import col
@@ -27,15 +26,11 @@ def recorded_stops(uow: RoutingUnitOfWork, plan_id: str) -> set[str]:
         select(col(StopOutcome.stop_id)).where(col(StopOutcome.plan_id) == plan_id)).scalars())
 
 
-def stop_of(plan: Plan, stop_id: str) -> dict[str, Any] | None:
-    return next((s for r in plan.result.get("routes", []) for s in r["stops"] if s["stop_id"] == stop_id), None)
-
-
 def current_plan(uow: RoutingUnitOfWork, plan: Plan) -> Plan:
     """The plan that (transitively) superseded ``plan``, or ``plan`` itself."""
     seen = {plan.id}
-    while plan.status == "superseded" and plan.result.get("superseded_by"):
-        successor = uow.session.get(Plan, plan.result["superseded_by"])
+    while plan.status == "superseded" and (successor_id := plan.outcome.superseded_by):
+        successor = uow.session.get(Plan, successor_id)
         if successor is None or successor.id in seen:
             break
         seen.add(successor.id)
@@ -48,7 +43,7 @@ def vehicles_on_the_road(uow: RoutingUnitOfWork, depot_ids: Iterable[str], servi
     on_road: dict[str, str] = {}
     for plan in dispatched_plans(uow, depot_ids, service_date):
         recorded = recorded_stops(uow, plan.id)
-        for route in plan.result.get("routes", []):
-            if any(s["stop_id"] not in recorded for s in route["stops"]):
-                on_road[route["vehicle_id"]] = plan.id
+        for route in plan.outcome.routes:
+            if route.pending(recorded):
+                on_road[route.vehicle_id] = plan.id
     return on_road

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -25,7 +25,7 @@ from services.routing.domain.planning import (
 from services.routing.engine import Problem
 from services.routing.service_layer.unit_of_work import RoutingUnitOfWork
 from shared import clock
-from shared.http import NotFound
+from shared.errors import NotFound
 
 
 @dataclass(frozen=True)
@@ -136,7 +136,5 @@ def load_problem(
 
 
 def _aware(moment: datetime | None) -> datetime:
-    if moment is None:
-        return clock.now()
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return clock.now() if moment is None else clock.as_utc(moment)
 

@@ -38,7 +38,7 @@ from services.routing.service_layer.planner import Planner, RequestPlan
 from services.routing.service_layer.unit_of_work import RoutingUnitOfWork
 from shared import clock
 from shared.auth import Principal
-from shared.http import DomainError
+from shared.errors import DomainError
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +185,7 @@ class OperationsLoop:
         if plan.status != "solved":
             log.warning("operations plan %s %s: %s", plan.id, plan.status, plan.error)
             return False
-        routed = any(route["stops"] for route in plan.result.get("routes", []))
+        routed = bool(plan.outcome.visits())
         if not (routed and self.config.auto_dispatch):
             return False
         try:

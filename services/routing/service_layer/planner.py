@@ -10,7 +10,7 @@ import asyncio
 import logging
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,7 +19,8 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from services.routing.adapters.orm import Plan
-from services.routing.domain.planning import describe_solution
+from services.routing.domain.describing import describe_solution
+from services.routing.domain.plan_result import PlanResult
 from services.routing.engine import Progress, SolveParams
 from services.routing.service_layer.access import check_depot_access, visible_plan
 from services.routing.service_layer.loading import Horizon, Loaded, Loader, load_problem
@@ -28,7 +29,7 @@ from services.routing.service_layer.solver_process import Solver, solve_in_child
 from services.routing.service_layer.unit_of_work import RoutingUnitOfWork
 from shared import clock
 from shared.auth import Principal
-from shared.http import DomainError
+from shared.errors import DomainError
 
 log = logging.getLogger(__name__)
 
@@ -147,18 +148,17 @@ class Planner:
             solution = await self._solver(loaded.problem, params, on_progress, fixed=loaded.fixed)
             if saving is not None:
                 await saving
-            result = describe_solution(
+            result = replace(describe_solution(
                 solution, loaded.problem, loaded.meta, loaded.communities,
                 service_date=service_date, tz=self._tz, unrouted=loaded.unrouted,
-            )
-            result["solve_seconds"] = round(time.monotonic() - started, 2)
+            ), solve_seconds=round(time.monotonic() - started, 2))
             await asyncio.to_thread(self._finish, plan_id, "solved", result, None)
         except asyncio.CancelledError:
-            await asyncio.to_thread(self._finish, plan_id, "failed", {}, "service stopped while solving")
+            await asyncio.to_thread(self._finish, plan_id, "failed", None, "service stopped while solving")
             raise
         except Exception as exc:
             log.exception("plan %s failed", plan_id)
-            await asyncio.to_thread(self._finish, plan_id, "failed", {}, str(exc))
+            await asyncio.to_thread(self._finish, plan_id, "failed", None, str(exc))
         finally:
             self._tasks.pop(plan_id, None)
 
@@ -182,15 +182,16 @@ class Planner:
                 uow.session.add(plan)
                 uow.commit()
 
-    def _finish(self, plan_id: str, status: str, result: dict[str, Any], error: str | None) -> None:
+    def _finish(self, plan_id: str, status: str, result: PlanResult | None, error: str | None) -> None:
+        """``result`` is None for a failed solve: its plan keeps the empty result."""
         with self._uow_factory() as uow:
             plan = uow.session.get(Plan, plan_id)
             if plan is None:
                 return
-            plan.status, plan.result, plan.error = status, result, error
+            plan.status, plan.result, plan.error = status, {} if result is None else result.to_json(), error
             plan.solved_at = clock.now()
-            if status == "solved":
-                plan.progress = {**plan.progress, "elapsed_s": result.get("solve_seconds")}
+            if result is not None:
+                plan.progress = {**plan.progress, "elapsed_s": result.solve_seconds}
             uow.session.add(plan)
             uow.commit()
 

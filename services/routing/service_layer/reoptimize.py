@@ -11,15 +11,16 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import replace
 from datetime import datetime, time
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlmodel import col
 
-from services.routing.adapters.orm import DispatchedOrder, Plan, StopOutcome
+from services.routing.adapters.orm import DispatchedOrder, Plan
+from services.routing.domain.plan_result import PlanResult
 from services.routing.domain.planning import StopMeta, build_problem
 from services.routing.engine import RELOAD_TOKEN, Problem, Stop, TimeWindow
+from services.routing.service_layer.fleet_state import recorded_stops
 from services.routing.service_layer.loading import (
     Horizon,
     Loaded,
@@ -30,23 +31,23 @@ from services.routing.service_layer.loading import (
 )
 from services.routing.service_layer.unit_of_work import RoutingUnitOfWork
 from shared import clock
-from shared.http import Conflict, NotFound
+from shared.errors import Conflict, NotFound
 
 
-def fixed_prefixes(plan: Plan, done: set[str]) -> dict[str, list[str]]:
+def fixed_prefixes(result: PlanResult, done: set[str]) -> dict[str, list[str]]:
     """Per vehicle: its visits up to and including the first one not yet recorded."""
     fixed: dict[str, list[str]] = {}
-    for route in plan.result["routes"]:
+    for route in result.routes:
         prefix: list[str] = []
-        trip = route["stops"][0]["trip"] if route["stops"] else 0
-        for stop in route["stops"]:
-            if stop["trip"] != trip:
+        trip = route.visits[0].trip if route.visits else 0
+        for visit in route.visits:
+            if visit.trip != trip:
                 prefix.append(RELOAD_TOKEN)
-                trip = stop["trip"]
-            prefix.append(stop["stop_id"])
-            if stop["stop_id"] not in done:
+                trip = visit.trip
+            prefix.append(visit.stop_id)
+            if visit.stop_id not in done:
                 break  # the stop the vehicle is heading to: locked, the rest is free
-        fixed[route["vehicle_id"]] = prefix
+        fixed[route.vehicle_id] = prefix
     return fixed
 
 
@@ -63,9 +64,9 @@ def build_reoptimization(
     if plan.status != "dispatched":
         raise Conflict(f"plan {plan_id} is {plan.status}; only a dispatched plan can be re-optimised",
                        code="plan_not_dispatched")
-    done = {o.stop_id for o in uow.session.execute(
-        select(StopOutcome).where(col(StopOutcome.plan_id) == plan.id)).scalars()}
-    fixed = fixed_prefixes(plan, done)
+    done = recorded_stops(uow, plan.id)
+    dispatched = plan.outcome
+    fixed = fixed_prefixes(dispatched, done)
     if horizon is not None:
         horizon = replace(horizon, started=frozenset(v for v, prefix in fixed.items() if prefix))
     # New demand: reserved orders of these depots that no plan carries.
@@ -74,7 +75,7 @@ def build_reoptimization(
     # The old plan's stops, rebuilt with the orders still on board.
     mine = set(uow.session.execute(
         select(col(DispatchedOrder.order_id)).where(col(DispatchedOrder.plan_id) == plan.id)).scalars())
-    old_stops, old_meta = _rebuild_stops(uow, plan, mine, tz, fresh, horizon)
+    old_stops, old_meta = _rebuild_stops(uow, plan, dispatched, mine, tz, fresh, horizon)
     present = {v.id for v in fresh.vehicles}
     # A vehicle out of service (or left out) keeps nothing: its recorded stops are history.
     history = {s for v, prefix in fixed.items() if v not in present for s in prefix}
@@ -82,7 +83,7 @@ def build_reoptimization(
              for v, prefix in fixed.items() if v in present}
     locked = {s for prefix in fixed.values() for s in prefix}
     old_stops = {
-        stop_id: _pinned(stop, plan.result, datetime.combine(plan.service_date, time(0), tzinfo=tz))
+        stop_id: _pinned(stop, dispatched, datetime.combine(plan.service_date, time(0), tzinfo=tz))
         if stop_id in locked else stop
         for stop_id, stop in old_stops.items() if stop_id not in history or stop_id in locked
     }
@@ -99,7 +100,8 @@ def build_reoptimization(
 
 
 def _rebuild_stops(
-    uow: RoutingUnitOfWork, plan: Plan, mine: set[str], tz: ZoneInfo, fresh: Problem, horizon: Horizon | None,
+    uow: RoutingUnitOfWork, plan: Plan, dispatched: PlanResult, mine: set[str], tz: ZoneInfo, fresh: Problem,
+    horizon: Horizon | None,
 ) -> tuple[dict[str, Stop], dict[str, StopMeta]]:
     """The plan's stops under their own ids, each with the orders it still carries. Built
     stop by stop: a chain of re-plans holds several stops of one community (``X`` and
@@ -109,23 +111,21 @@ def _rebuild_stops(
     depots, vehicles = depots_and_fleet(uow, plan.depot_ids, {v.id for v in fresh.vehicles})
     stops: dict[str, Stop] = {}
     meta: dict[str, StopMeta] = {}
-    for route in plan.result["routes"]:
-        for visit in route["stops"]:
-            orders = [demand[o] for o in visit["order_ids"] if o in demand]
-            if not orders:
-                continue
-            built, built_meta = build_problem(
-                service_date=plan.service_date, now=clock.now(), tz=tz, depots=depots, vehicles=vehicles,
-                communities=communities, demand=orders,
-                not_before=None if horizon is None else horizon.not_before,
-                started=frozenset() if horizon is None else horizon.started,
-            )
-            same_temperature = [s for s in built.stops if built_meta[s.id].cold == visit["cold"]]
-            if not same_temperature:
-                continue
-            stop = _merged(same_temperature)
-            stops[visit["stop_id"]] = replace(stop, id=visit["stop_id"])
-            meta[visit["stop_id"]] = built_meta[same_temperature[0].id]
+    for visit in dispatched.visits():
+        orders = [demand[o] for o in visit.order_ids if o in demand]
+        if not orders:
+            continue
+        built, built_meta = build_problem(
+            service_date=plan.service_date, now=clock.now(), tz=tz, depots=depots, vehicles=vehicles,
+            communities=communities, demand=orders,
+            not_before=None if horizon is None else horizon.not_before,
+            started=frozenset() if horizon is None else horizon.started,
+        )
+        same_temperature = [s for s in built.stops if built_meta[s.id].cold == visit.cold]
+        if not same_temperature:
+            continue
+        stops[visit.stop_id] = replace(_merged(same_temperature), id=visit.stop_id)
+        meta[visit.stop_id] = built_meta[same_temperature[0].id]
     return stops, meta
 
 
@@ -142,8 +142,10 @@ def _merged(parts: list[Stop]) -> Stop:
     )
 
 
-def _pinned(stop: Stop, dispatched: dict[str, Any], midnight: datetime) -> Stop:
+def _pinned(stop: Stop, dispatched: PlanResult, midnight: datetime) -> Stop:
     """The stop with its only window at the service start the dispatched plan gave it."""
-    visit = next(s for r in dispatched["routes"] for s in r["stops"] if s["stop_id"] == stop.id)
-    at = int((datetime.fromisoformat(visit["service_start"]) - midnight).total_seconds())
+    visit = dispatched.visit(stop.id)
+    if visit is None:
+        raise ValueError(f"stop {stop.id} is not in the dispatched plan")
+    at = int((visit.service_start - midnight).total_seconds())
     return replace(stop, windows=(TimeWindow(at, at),))

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
+from collections.abc import Collection
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 from sqlalchemy import select
 from sqlmodel import col
 
-from services.routing.adapters.orm import DemandOrder, Plan, Vehicle, VehiclePosition
+from services.routing.adapters.orm import Community, DemandOrder, Depot, Plan, Sku, Vehicle, VehiclePosition
 from services.routing.domain import demand as demand_states
+from services.routing.domain.demand import SkuSize, load_of
 from services.routing.domain.planning import MEDICINE_SLA
 from services.routing.service_layer.fleet_state import dispatched_plans, recorded_stops
 from services.routing.service_layer.unit_of_work import RoutingUnitOfWork
@@ -37,6 +39,60 @@ def plans_of(
     return found
 
 
+def depots_of(uow: RoutingUnitOfWork, depot_ids: Collection[str]) -> list[dict[str, Any]]:
+    """Where the depots are (a plan's map)."""
+    depots = uow.session.execute(select(Depot).where(col(Depot.id).in_(depot_ids))).scalars()
+    return [{"id": d.id, "lat": d.lat, "lon": d.lon} for d in depots]
+
+
+def vehicles_of(uow: RoutingUnitOfWork, principal: Principal, depot_id: str | None) -> list[Vehicle]:
+    """The vehicles of ``depot_id`` (or of every depot the principal may see), by id."""
+    query = select(Vehicle).order_by(col(Vehicle.id))
+    if depot_id is not None:
+        query = query.where(col(Vehicle.depot_id) == depot_id)
+    if principal.role != "admin":
+        query = query.where(col(Vehicle.depot_id).in_(principal.depot_ids))
+    return list(uow.session.execute(query).scalars())
+
+
+def demand_of(uow: RoutingUnitOfWork, depot_id: str) -> list[dict[str, Any]]:
+    """Reserved, unscheduled orders of a depot, grouped by community."""
+    orders = uow.session.execute(
+        select(DemandOrder).where(col(DemandOrder.depot_id) == depot_id,
+                                  col(DemandOrder.status) == demand_states.RESERVED)
+    ).scalars().all()
+    sizes = {
+        s.id: SkuSize(s.unit_weight_kg, s.unit_volume_l, s.cold_chain)
+        for s in uow.session.execute(select(Sku)).scalars()
+    }
+    communities = {
+        c.id: c for c in uow.session.execute(
+            select(Community).where(col(Community.id).in_({o.community_id for o in orders}))
+        ).scalars()
+    }
+    grouped: dict[str, list[DemandOrder]] = defaultdict(list)
+    for order in orders:
+        grouped[order.community_id].append(order)
+    result = []
+    for community_id, members in sorted(grouped.items()):
+        loads = [load_of(o.lines, sizes) for o in members]
+        community = communities.get(community_id)
+        placed = [o.placed_at for o in members if o.placed_at is not None]
+        result.append({
+            "community_id": community_id,
+            "community_name": community.name if community else None,
+            "risk_level": community.risk_level if community else None,
+            "orders": len(members),
+            "weight_kg": round(sum(load.kg for load in loads), 2),
+            "volume_l": round(sum(load.litres for load in loads), 2),
+            "cold_kg": round(sum(load.cold_kg for load in loads), 2),
+            "priority_counts": dict(Counter(o.priority for o in members)),
+            "oldest_placed_at": min(placed).isoformat() if placed else None,
+            "order_ids": sorted(o.order_id for o in members),
+        })
+    return result
+
+
 MEDICAL_SLA = MEDICINE_SLA
 VULNERABLE_LIMIT = timedelta(hours=24)
 
@@ -50,13 +106,12 @@ def fleet_of(uow: RoutingUnitOfWork, depot_ids: set[str], today: date) -> list[d
                       key=lambda p: p.service_date, reverse=True)
     for plan in upcoming:
         recorded = recorded_stops(uow, plan.id)
-        for route in plan.result.get("routes", []):
-            stops = route["stops"]
-            done = sum(1 for s in stops if s["stop_id"] in recorded)
-            progress[route["vehicle_id"]] = {
-                "plan_id": plan.id, "stops_done": done, "stops_total": len(stops),
-                "next_stop": next((s["community_name"] for s in stops if s["stop_id"] not in recorded), None),
-                "route_end": route["end"], "date": plan.service_date,
+        for route in plan.outcome.routes:
+            pending = route.pending(recorded)
+            progress[route.vehicle_id] = {
+                "plan_id": plan.id, "stops_done": len(route.visits) - len(pending),
+                "stops_total": len(route.visits), "next_stop": pending[0].community_name if pending else None,
+                "route_end": route.end.isoformat(), "date": plan.service_date,
             }
     vehicles = uow.session.execute(
         select(Vehicle).where(col(Vehicle.depot_id).in_(depot_ids)).order_by(col(Vehicle.id))).scalars()

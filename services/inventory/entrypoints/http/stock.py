@@ -34,7 +34,7 @@ from services.inventory.entrypoints.http.schemas import (
 )
 from services.inventory.service_layer import handlers
 from shared.auth import Principal
-from shared.errors import DomainError, Forbidden, NotFound
+from shared.errors import DomainError, Forbidden, NotFound, Unavailable
 from shared.http import BODY_ERRORS, error_responses
 from shared.text import NO_NUL
 
@@ -45,11 +45,6 @@ router = APIRouter(prefix="/v1", tags=["stock"], responses=error_responses(401, 
 # Inbox rows of events applied over HTTP are labelled with their entry point; the id
 # space is shared with the topic, which is what makes topic + HTTP dedupe together.
 HTTP_INBOX_TOPIC = "http:/v1/stock-events"
-
-
-class ServiceUnavailable(DomainError):
-    status_code = 503
-    code = "unavailable"
 
 
 def _scope(principal: Principal) -> frozenset[str] | None:
@@ -103,7 +98,7 @@ def post_stock_events(
             # the batch was written (one transaction); try the whole batch again.
             log.warning("stock-events batch failed (attempt %d): %s", attempt, exc)
             if attempt == 3:
-                raise ServiceUnavailable(
+                raise Unavailable(
                     "the database is busy; nothing was applied, send the batch again",
                     retry_after_s=1,
                 ) from exc

@@ -24,7 +24,8 @@ from services.orders.entrypoints.http.schemas import (
     RiskLevel,
 )
 from services.orders.service_layer import handlers
-from shared.http import NO_NUL, error_responses
+from shared.http import error_responses
+from shared.text import NO_NUL
 
 router = APIRouter(prefix="/v1", tags=["communities"], responses=error_responses(401, 403, 422))
 

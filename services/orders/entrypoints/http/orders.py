@@ -8,7 +8,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Header, Path, Query, Response, status
 
-from services.orders.adapters.orm import utc
 from services.orders.domain.commands import CancelOrder, PlaceOrder
 from services.orders.domain.model import Line
 from services.orders.entrypoints.http.deps import (
@@ -32,6 +31,7 @@ from services.orders.entrypoints.http.schemas import (
 from services.orders.service_layer import handlers
 from services.orders.service_layer.handlers import OrderDetails
 from shared.auth import Principal
+from shared.clock import as_utc
 from shared.errors import DomainError
 from shared.http import ErrorResponse, error_responses
 
@@ -51,8 +51,8 @@ def order_public(details: OrderDetails) -> OrderPublic:
     if order.plan_id is not None:
         schedule = DeliverySchedule(
             plan_id=order.plan_id, vehicle_id=order.vehicle_id, stop_id=order.stop_id,
-            eta=utc(order.eta), window_start=utc(order.window_start),
-            window_end=utc(order.window_end),
+            eta=as_utc(order.eta), window_start=as_utc(order.window_start),
+            window_end=as_utc(order.window_end),
         )
     return OrderPublic(
         id=order.id, status=order.status, priority=order.priority,  # type: ignore[arg-type]
@@ -60,14 +60,14 @@ def order_public(details: OrderDetails) -> OrderPublic:
         items=[OrderItem(sku=line.sku, quantity=line.quantity) for line in details.lines],
         contactless=order.contactless, note=order.note, depot_id=order.depot_id,
         schedule=schedule, status_reason=order.status_reason,
-        delivered_at=utc(order.delivered_at), received_by=order.received_by,
-        created_at=utc(order.created_at), updated_at=utc(order.updated_at),  # type: ignore[arg-type]
+        delivered_at=as_utc(order.delivered_at), received_by=order.received_by,
+        created_at=as_utc(order.created_at), updated_at=as_utc(order.updated_at),  # type: ignore[arg-type]
     )
 
 
 def order_detail(details: OrderDetails) -> OrderDetailPublic:
     timeline = [
-        TimelineEntryPublic(at=utc(entry.at), status=entry.status, detail=entry.detail)  # type: ignore[arg-type]
+        TimelineEntryPublic(at=as_utc(entry.at), status=entry.status, detail=entry.detail)  # type: ignore[arg-type]
         for entry in details.timeline or ()
     ]
     return OrderDetailPublic(**order_public(details).model_dump(), timeline=timeline)

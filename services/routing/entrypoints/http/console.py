@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from shared.auth import TokenService
-from shared.http import NotFound
+from shared.errors import NotFound
 from shared.settings import DEV_JWT_SECRET
 
 router = APIRouter(tags=["console"])

@@ -10,7 +10,8 @@ from services.routing.entrypoints.http.deps import Dispatcher, UowDep
 from services.routing.service_layer import views
 from services.routing.service_layer.access import check_depot_access
 from shared import clock
-from shared.http import NO_NUL, error_responses
+from shared.http import error_responses
+from shared.text import NO_NUL
 
 router = APIRouter(tags=["operations"], responses=error_responses(401, 403, 422))
 

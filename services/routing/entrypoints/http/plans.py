@@ -4,10 +4,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
-from sqlmodel import col
 
-from services.routing.adapters.orm import Depot, Plan
+from services.routing.adapters.orm import Plan
 from services.routing.entrypoints.http.deps import Dispatcher, PlannerDep, UowDep
 from services.routing.entrypoints.http.map_svg import render_plan_svg
 from services.routing.entrypoints.http.schemas import PlanPublic, PlanRequest, PlanSummary
@@ -15,10 +13,11 @@ from services.routing.service_layer.access import visible_plan
 from services.routing.service_layer.dispatch import dispatch
 from services.routing.service_layer.planner import RequestPlan
 from services.routing.service_layer.unit_of_work import RoutingUnitOfWork
-from services.routing.service_layer.views import plans_of
+from services.routing.service_layer.views import depots_of, plans_of
 from shared.auth import Principal
-from shared.http import BODY_ERRORS, NO_NUL, error_responses
+from shared.http import BODY_ERRORS, error_responses
 from shared.jsontypes import JsonDate, JsonFloat, JsonInt
+from shared.text import NO_NUL
 
 router = APIRouter(prefix="/v1/plans", tags=["plans"], responses=error_responses(401, 403, 422))
 
@@ -27,11 +26,12 @@ PlanId = Annotated[str, Path(pattern=NO_NUL)]
 
 
 def plan_public(plan: Plan) -> dict[str, Any]:
+    result = plan.outcome
     return {
         "id": plan.id, "status": plan.status, "depot_ids": plan.depot_ids,
         "date": plan.service_date, "time_limit_s": plan.time_limit_s, "seed": plan.seed,
-        "progress": plan.progress, "routes": plan.result.get("routes", []),
-        "unassigned": plan.result.get("unassigned", []), "kpis": plan.result.get("kpis", {}),
+        "progress": plan.progress, "routes": [r.to_json() for r in result.routes],
+        "unassigned": [u.to_json() for u in result.unassigned], "kpis": dict(result.kpis),
         "error": plan.error, "parent_plan_id": plan.parent_plan_id, "requested_by": plan.requested_by,
         "created_at": plan.created_at, "dispatched_at": plan.dispatched_at,
     }
@@ -67,7 +67,7 @@ def list_plans(
         return [
             {"id": p.id, "status": p.status, "depot_ids": p.depot_ids, "date": p.service_date,
              "requested_by": p.requested_by, "created_at": p.created_at, "dispatched_at": p.dispatched_at,
-             "parent_plan_id": p.parent_plan_id, "kpis": p.result.get("kpis", {})}
+             "parent_plan_id": p.parent_plan_id, "kpis": dict(p.outcome.kpis)}
             for p in plans_of(uow, principal, depot_id, service_date, limit)
         ]
 
@@ -110,6 +110,6 @@ async def reoptimize_plan(
 def plan_map(plan_id: PlanId, uow: UowDep, principal: Dispatcher) -> Response:
     plan = get_visible_plan(uow, plan_id, principal)
     with uow:
-        depots = list(uow.session.execute(select(Depot).where(col(Depot.id).in_(plan.depot_ids))).scalars())
-    svg = render_plan_svg(plan_public(plan), [{"id": d.id, "lat": d.lat, "lon": d.lon} for d in depots])
+        depots = depots_of(uow, plan.depot_ids)
+    svg = render_plan_svg(plan.id, plan.status, plan.outcome, depots)
     return Response(svg, media_type="image/svg+xml")

@@ -8,7 +8,8 @@ from services.routing.engine import SolveParams, problem_from_json, solution_to_
 from services.routing.engine.schema import SolveRequest
 from services.routing.entrypoints.http.deps import Dispatcher
 from services.routing.service_layer.solver_process import solve_in_child
-from shared.http import BODY_ERRORS, DomainError, error_responses
+from shared.errors import DomainError
+from shared.http import BODY_ERRORS, error_responses
 
 router = APIRouter(prefix="/v1/solve", tags=["solve"], responses=error_responses(401, 403, 422))
 

@@ -3,8 +3,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
-from sqlalchemy import select
-from sqlmodel import col
 
 from services.routing.adapters.orm import Vehicle
 from services.routing.entrypoints.http.deps import Dispatcher, UowDep
@@ -14,9 +12,11 @@ from services.routing.entrypoints.http.schemas import (
     VehiclePublic,
     VehicleUpdate,
 )
-from services.routing.service_layer.access import check_depot_access
+from services.routing.service_layer import vehicles, views
 from services.routing.service_layer.deliveries import report_breakdown
-from shared.http import BODY_ERRORS, NO_NUL, DomainError, error_responses
+from shared.errors import DomainError
+from shared.http import BODY_ERRORS, error_responses
+from shared.text import NO_NUL
 
 router = APIRouter(prefix="/v1/vehicles", tags=["vehicles"], responses=error_responses(401, 403, 422))
 
@@ -29,19 +29,8 @@ def put_vehicle(
     """Register or replace a vehicle; a dispatcher only for (and from) his own depots."""
     if body.shift_end <= body.shift_start:  # "HH:MM" strings order as the times do
         raise DomainError("shift_end must be after shift_start", code="invalid_shift", field="shift_end")
-    check_depot_access(principal, [body.depot_id])
     with uow:
-        vehicle = uow.session.get(Vehicle, vehicle_id)
-        if vehicle is not None:
-            check_depot_access(principal, [vehicle.depot_id])
-        vehicle = vehicle or Vehicle(id=vehicle_id, **body.model_dump())
-        for field, value in body.model_dump().items():
-            setattr(vehicle, field, value)
-        if vehicle.in_service:
-            vehicle.out_of_service_reason = None
-        uow.session.add(vehicle)
-        uow.commit()
-        return vehicle
+        return vehicles.put_vehicle(uow, vehicle_id, body.model_dump(), principal)
 
 
 @router.get("", response_model=list[VehiclePublic])
@@ -50,12 +39,7 @@ def list_vehicles(
     depot_id: Annotated[str | None, Query(pattern=NO_NUL)] = None,
 ) -> list[Vehicle]:
     with uow:
-        query = select(Vehicle).order_by(col(Vehicle.id))
-        if depot_id is not None:
-            query = query.where(col(Vehicle.depot_id) == depot_id)
-        if principal.role != "admin":
-            query = query.where(col(Vehicle.depot_id).in_(principal.depot_ids))
-        return list(uow.session.execute(query).scalars())
+        return views.vehicles_of(uow, principal, depot_id)
 
 
 VehicleId = Annotated[str, Path(min_length=1, max_length=64, pattern=NO_NUL)]
