@@ -22,7 +22,7 @@ from shared.messaging.consumer import BatchHandler, ConsumerRunner, Handler
 from shared.messaging.kafka import ensure_topics
 from shared.messaging.relay import OutboxRelay
 from shared.messaging.tables import MessagingTables
-from shared.messaging.unit_of_work import SqlUnitOfWork
+from shared.messaging.unit_of_work import OutboxFormat, SqlUnitOfWork
 from shared.settings import ServiceName, Settings
 
 log = logging.getLogger(__name__)
@@ -77,10 +77,15 @@ class ServiceRuntime(Generic[UoW]):
     def uow(self) -> UoW:
         return self._uow_class(
             self.session_factory,
-            source=f"lifeline/{self.name}",
-            topic_name=self.settings.topic,
+            source=self.outbox_format.source,
+            topic_name=self.outbox_format.topic_name,
             on_commit=self.relay.notify,
         )
+
+    @property
+    def outbox_format(self) -> OutboxFormat:
+        """How this service's events look in its outbox (source, topic names)."""
+        return OutboxFormat(f"lifeline/{self.name}", self.settings.topic)
 
     def add_background(self, start: Callable[[], asyncio.Task[None]]) -> None:
         self._background.append(start)

@@ -13,6 +13,8 @@ from typing import Any
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import DefaultPartitioner
 from fastapi import FastAPI
 from sqlalchemy import create_engine, text
 
@@ -98,6 +100,48 @@ async def eventually(
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"{message} within {timeout_s}s (last: {last!r})")
         await asyncio.sleep(interval_s)
+
+
+def partition_of(key: bytes, partitions: int) -> int:
+    """The partition aiokafka's default partitioner (murmur2, as the Java client) picks for
+    ``key`` on a topic of ``partitions`` partitions.
+
+    For sentinels: an event produced after the candidate to the *same partition* is
+    consumed after it, so once the sentinel's effect shows, the candidate was handled."""
+    partition: int = DefaultPartitioner()(key, list(range(partitions)), [])
+    return partition
+
+
+def key_on_partition_of(key: str, partitions: int, prefix: str) -> str:
+    """The first ``f"{prefix}{n}"`` that lands on the same partition as ``key``."""
+    wanted = partition_of(key.encode(), partitions)
+    return next(
+        candidate for candidate in (f"{prefix}{n}" for n in range(1000))
+        if partition_of(candidate.encode(), partitions) == wanted
+    )
+
+
+async def produce_sentinel(
+    settings: Settings, topic: str, key: bytes, value: bytes, *, after_key: bytes
+) -> int:
+    """Produce a sentinel record to ``topic`` (unprefixed) and check that it landed on the
+    partition ``after_key`` goes to (aiokafka's partitioner, the one the tests' producers
+    use): it is consumed after every record produced for ``after_key`` before it. Returns
+    the partition."""
+    producer = AIOKafkaProducer(bootstrap_servers=settings.broker_url)
+    await producer.start()
+    try:
+        partitions = await producer.partitions_for(settings.topic(topic))
+        sent = await producer.send_and_wait(settings.topic(topic), value, key=key)
+    finally:
+        await producer.stop()
+    wanted = partition_of(after_key, len(partitions))
+    assert sent.partition == wanted, (
+        f"sentinel {key!r} went to partition {sent.partition}, {after_key!r} to {wanted}: "
+        "it proves nothing about the events it should follow"
+    )
+    partition: int = sent.partition
+    return partition
 
 
 @contextlib.asynccontextmanager

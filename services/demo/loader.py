@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import httpx
@@ -15,12 +16,31 @@ from shared.auth import TokenService
 log = logging.getLogger(__name__)
 
 
-async def _bounded(calls: Iterable[Awaitable[httpx.Response]], limit: int = 16) -> None:
+#: A service that answers "not now" (503, 429) is asked again after its Retry-After, this
+#: many times: every call here is idempotent (PUT by id, stock events by event id).
+ATTEMPTS = 5
+
+Call = Callable[[], Awaitable[httpx.Response]]
+
+
+async def _answered(call: Call) -> httpx.Response:
+    for attempt in range(1, ATTEMPTS + 1):
+        response = await call()
+        if response.status_code not in (429, 503) or attempt == ATTEMPTS:
+            return response
+        wait_s = min(float(response.headers.get("Retry-After", "1")), 10.0)
+        log.info("%s %s: %s, asking again in %.0f s", response.request.method, response.request.url,
+                 response.status_code, wait_s)
+        await asyncio.sleep(wait_s)
+    raise AssertionError("unreachable")
+
+
+async def _bounded(calls: Iterable[Call], limit: int = 16) -> None:
     semaphore = asyncio.Semaphore(limit)
 
-    async def run(call: Awaitable[httpx.Response]) -> None:
+    async def run(call: Call) -> None:
         async with semaphore:
-            response = await call
+            response = await _answered(call)
             if response.status_code >= 400:
                 raise RuntimeError(f"{response.request.method} {response.request.url}: "
                                    f"{response.status_code} {response.text[:300]}")
@@ -37,8 +57,8 @@ async def load_city(city: DemoCity, clients: dict[str, httpx.AsyncClient], token
     admin = {"Authorization": f"Bearer {tokens.mint('demo-admin', 'admin')}"}
     orders, inventory, routing = clients["orders"], clients["inventory"], clients["routing"]
 
-    def put(client: httpx.AsyncClient, path: str, item: dict[str, Any]) -> Awaitable[httpx.Response]:
-        return client.put(f"{path}/{item['id']}", json=_without_id(item), headers=admin)
+    def put(client: httpx.AsyncClient, path: str, item: dict[str, Any]) -> Call:
+        return lambda: client.put(f"{path}/{item['id']}", json=_without_id(item), headers=admin)
 
     await _bounded(put(inventory, "/v1/skus", s) for s in city.skus)
     await _bounded(put(orders, "/v1/communities", c) for c in city.communities)
@@ -52,8 +72,9 @@ async def load_city(city: DemoCity, clients: dict[str, httpx.AsyncClient], token
         for i, item in enumerate(city.stock)
     ]
     for start in range(0, len(events), 1000):
-        response = await inventory.post("/v1/stock-events", json={"events": events[start:start + 1000]},
-                                        headers=admin)
+        chunk = events[start:start + 1000]
+        response = await _answered(functools.partial(
+            inventory.post, "/v1/stock-events", json={"events": chunk}, headers=admin))
         if response.status_code != 200:
             raise RuntimeError(f"stock events refused: {response.status_code} {response.text[:300]}")
     return {"skus": len(city.skus), "communities": len(city.communities), "depots": len(city.depots),

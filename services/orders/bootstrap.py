@@ -51,7 +51,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if postgres is not None:
         runtime.add_shutdown(postgres.close)
     app.state.order_placement = OrderPlacement(
-        runtime.uow, rate_per_minute=settings.order_rate_per_minute, postgres=postgres,
+        runtime.uow, outbox_format=runtime.outbox_format, rate_per_minute=settings.order_rate_per_minute,
+        postgres=postgres,
         on_published=runtime.relay.notify,
     )
     app.state.order_intake = OrderIntake(

@@ -273,11 +273,9 @@ class ConsumerRunner:
         self._handlers[item.event.type](uow, item.payload, item.event)
 
     def _apply(self, uow: SqlUnitOfWork, topic: str, item: _Decoded) -> None:
-        if uow.already_processed(item.event.id):
+        if not uow.apply_once(item.event, topic, lambda: self._handle(uow, item)):
             EVENTS_CONSUMED.labels(topic, "duplicate").inc()
             return
-        self._handle(uow, item)
-        uow.mark_processed(item.event, topic)
         self.processed += 1
         EVENTS_CONSUMED.labels(topic, "applied").inc()
 

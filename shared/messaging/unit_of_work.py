@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
 
@@ -37,6 +38,35 @@ def sqlite_writer_lock(engine: Engine) -> threading.RLock | None:
         return lock
 
 
+@dataclass(frozen=True)
+class OutboxFormat:
+    """How this service's events look in its outbox: their CloudEvents source and the
+    topic names (with the deployment's prefix)."""
+
+    source: str
+    topic_name: Callable[[str], str] = lambda name: name
+
+    def rows(
+        self, payloads: Sequence[EventPayload], *, correlation_id: str | None = None,
+        correlation_by_key: Mapping[str, str] | None = None,
+    ) -> tuple[list[CloudEvent], list[OutboxRow]]:
+        """The events as this service publishes them, and their outbox rows."""
+        by_key = correlation_by_key
+        events = [
+            wrap(p, source=self.source,
+                 correlation_id=by_key.get(p.key(), correlation_id) if by_key else correlation_id)
+            for p in payloads
+        ]
+        now = clock.now()
+        rows = [
+            OutboxRow(event_id=event.id, topic=self.topic_name(payload.TOPIC.name),
+                      key=payload.key(), event_type=payload.TYPE, payload=event.to_bytes(),
+                      created_at=now)
+            for payload, event in zip(payloads, events, strict=True)
+        ]
+        return events, rows
+
+
 class SqlUnitOfWork:
     def __init__(
         self,
@@ -47,8 +77,7 @@ class SqlUnitOfWork:
         on_commit: Callable[[], None] | None = None,
     ) -> None:
         self._session_factory = session_factory
-        self._source = source
-        self._topic_name = topic_name
+        self.outbox_format = OutboxFormat(source, topic_name)
         self._on_commit = on_commit
         self._published = 0
         self._writer_lock: threading.RLock | None = None
@@ -112,21 +141,9 @@ class SqlUnitOfWork:
         return events
 
     def outbox_rows(self, payloads: Sequence[EventPayload]) -> tuple[list[CloudEvent], list[OutboxRow]]:
-        """The events as this service publishes them, and their outbox rows."""
-        by_key = self.correlation_by_key
-        events = [
-            wrap(p, source=self._source,
-                 correlation_id=by_key.get(p.key(), self.correlation_id) if by_key else self.correlation_id)
-            for p in payloads
-        ]
-        now = clock.now()
-        rows = [
-            OutboxRow(event_id=event.id, topic=self._topic_name(payload.TOPIC.name),
-                      key=payload.key(), event_type=payload.TYPE, payload=event.to_bytes(),
-                      created_at=now)
-            for payload, event in zip(payloads, events, strict=True)
-        ]
-        return events, rows
+        return self.outbox_format.rows(
+            payloads, correlation_id=self.correlation_id, correlation_by_key=self.correlation_by_key
+        )
 
     def already_processed(self, event_id: str) -> bool:
         return bool(self.processed_among([event_id]))
@@ -136,6 +153,16 @@ class SqlUnitOfWork:
         if not event_ids:
             return set()
         return self.messaging.processed_among(event_ids)
+
+    def apply_once(self, event: CloudEvent, topic: str, effect: Callable[[], object]) -> bool:
+        """The effect of ``event`` exactly once: the inbox records its id in this same
+        transaction, so a repeat (on the topic, or over HTTP) finds it. False: seen before,
+        nothing done."""
+        if self.already_processed(event.id):
+            return False
+        effect()
+        self.mark_processed(event, topic)
+        return True
 
     def mark_processed(self, event: CloudEvent, topic: str) -> None:
         self.mark_all_processed([event], topic)

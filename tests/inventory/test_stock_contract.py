@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import json
 
+import httpx
+
 from shared.events import topics
 from shared.settings import Settings
 from tests.inventory.helpers import (
@@ -20,7 +22,7 @@ from tests.inventory.helpers import (
     stock_of,
     wms,
 )
-from tests.support import bearer, eventually, running_service, tokens
+from tests.support import bearer, eventually, produce_sentinel, running_service, tokens
 
 STOCK = topics.STOCK_UPDATES.name
 
@@ -28,6 +30,19 @@ STOCK = topics.STOCK_UPDATES.name
 def keyed(event: dict) -> tuple[bytes, bytes]:
     data = event["data"]
     return f"{data['depot_id']}:{data['sku']}".encode(), dumps(event)
+
+
+async def after_sentinel(client: httpx.AsyncClient, settings: Settings, after_key: bytes) -> None:
+    """Produce a sentinel, one unit of INSULIN received at DC-E1 (a SKU no test here stocks
+    there; its key, DC-E1:INSULIN, lands on the partition of DC-E1:RICE-5KG), after the
+    events for ``after_key``; return once it is applied, so they were all handled."""
+    key, value = keyed(stock_event("received", "DC-E1", "INSULIN", 1))
+    await produce_sentinel(settings, STOCK, key, value, after_key=after_key)
+
+    async def applied() -> bool:
+        return (await stock_of(client, settings, "DC-E1")).get("INSULIN", {}).get("on_hand") == 1
+
+    await eventually(applied, message="sentinel stock event applied")
 
 
 async def test_foreign_producer_duplicates_and_poison(settings: Settings) -> None:
@@ -82,8 +97,9 @@ async def test_foreign_producer_duplicates_and_poison(settings: Settings) -> Non
         assert "quantity" in by_id["bad-qty"]
         assert "reason" in by_id["no-reason"]
         assert "below zero" in by_id["below-zero"]
-        # Nothing more arrives later: duplicates stayed duplicates.
-        await asyncio.sleep(1.0)
+        # Nothing more arrives later: duplicates stayed duplicates (wms-3's, the last on its
+        # partition, was handled once the sentinel behind it shows).
+        await after_sentinel(client, settings, b"DC-E1:RICE-5KG")
         assert (await stock_of(client, settings, "DC-E1"))["RICE-5KG"]["on_hand"] == 100
 
 
@@ -142,7 +158,7 @@ async def test_http_batch_answers_per_event_and_dedupes_with_the_topic(settings:
         assert stock["RICE-5KG"]["on_hand"] == 15 and stock["OIL-1L"]["on_hand"] == 12
         # The topic now sees h-1 as a duplicate too.
         await produce_raw(settings, STOCK, [keyed(stock_event("received", "DC-E1", "RICE-5KG", 5, event_id="h-1"))])
-        await asyncio.sleep(1.5)
+        await after_sentinel(client, settings, b"DC-E1:RICE-5KG")
         assert (await stock_of(client, settings, "DC-E1"))["RICE-5KG"]["on_hand"] == 15
 
         wrapped = await client.post(

@@ -38,7 +38,8 @@ async def test_a_batch_whose_commit_went_unanswered_is_placed_exactly_once(order
     link = link_to_database(database_url)
     postgres = AsyncPostgres(through(link, database_url), application_name="lifeline-orders-intake-under-test")
     placement = handlers.OrderPlacement(
-        runtime.uow, rate_per_minute=100, postgres=postgres, on_published=runtime.relay.notify)
+        runtime.uow, outbox_format=runtime.outbox_format, rate_per_minute=100, postgres=postgres,
+        on_published=runtime.relay.notify)
     try:
         link.break_at(COMMIT_MESSAGE, deliver=lost == "the answer to COMMIT")
         outcomes = await placement([

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 
+import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select
 
@@ -22,7 +24,7 @@ from shared.messaging.relay import OutboxRelay
 from shared.messaging.tables import add_messaging_tables
 from shared.messaging.unit_of_work import SqlUnitOfWork
 from shared.settings import Settings
-from tests.support import eventually, make_settings
+from tests.support import eventually, key_on_partition_of, make_settings, produce_sentinel
 
 metadata = MetaData()
 notes = Table(
@@ -55,9 +57,12 @@ class Toy:
             uow.publish(OrderCancelled(order_id=order_id))
             uow.commit()
 
-    def note_count(self) -> int:
+    def note_count(self, order_id: str | None = None) -> int:
+        query = select(func.count()).select_from(notes)
+        if order_id is not None:
+            query = query.where(notes.c.order_id == order_id)
         with self.engine.connect() as connection:
-            return int(connection.execute(select(func.count()).select_from(notes)).scalar_one())
+            return int(connection.execute(query).scalar_one())
 
     def consumer(self, batch_handlers: Mapping[str, BatchHandler] | None = None) -> ConsumerRunner:
         def record(uow: SqlUnitOfWork, payload: OrderCancelled, _event: CloudEvent) -> None:
@@ -107,8 +112,9 @@ def test_every_payload_round_trips_through_the_envelope() -> None:
 
 
 async def test_outbox_keeps_events_while_the_broker_is_down_and_delivers_them_in_order(
-    tmp_path: Path,
+    tmp_path: Path, caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.WARNING, logger="shared.messaging.relay")
     port = free_port()
     own_broker = EmbeddedBroker(port=port)
     settings, _ = make_settings(own_broker.url, tmp_path, orders_database_url=f"sqlite:///{tmp_path}/toy.db")
@@ -118,7 +124,16 @@ async def test_outbox_keeps_events_while_the_broker_is_down_and_delivers_them_in
         for i in range(50):
             toy.cancel("O-SAME")  # one key: order must be kept
             toy.cancel(f"O-{i}")
-        await asyncio.sleep(1.0)
+        # No broker, so no sentinel: wait instead until the relay has been round its loop
+        # and failed to reach the broker twice (it logs each retry), rows waiting.
+        def retries() -> int:
+            return sum(
+                1 for r in caplog.records
+                if r.name == "shared.messaging.relay" and "toy outbox relay" in r.getMessage()
+            )
+
+        await eventually(lambda: retries() >= 2, message="relay retried twice without a broker")
+        assert not toy.relay.connected
         assert toy.relay.published == 0, "nothing can be acknowledged without a broker"
         own_broker.start()
         await ensure_topics(settings)
@@ -150,12 +165,19 @@ async def test_the_same_event_delivered_twice_has_one_effect(settings: Settings,
     for _ in range(3):
         await producer.send_and_wait(settings.topic(topics.ORDERS.name), event.to_bytes(), key=b"O-42")
     await producer.stop()
+    # A sentinel: another order's cancellation, on O-42's partition after the duplicates.
+    sentinel_id = key_on_partition_of("O-42", topics.ORDERS.partitions, prefix="O-SENTINEL-")
+    sentinel = wrap(OrderCancelled(order_id=sentinel_id), source="test")
+    await produce_sentinel(
+        settings, topics.ORDERS.name, sentinel_id.encode(), sentinel.to_bytes(), after_key=b"O-42"
+    )
     runner = toy.consumer()
     task = asyncio.create_task(runner.run())
     try:
         await eventually(lambda: runner.running, message="consumer running")
-        await asyncio.sleep(2.0)
-        assert toy.note_count() == 1
+        await eventually(lambda: toy.note_count(sentinel_id) == 1, message="sentinel applied")
+        assert toy.note_count("O-42") == 1
+        assert toy.note_count() == 2
     finally:
         runner.stop()
         await asyncio.wait_for(task, 15)

@@ -51,7 +51,7 @@ def build_handlers(ctx: Context) -> dict[str, Handler]:
     def on_stock(uow: SqlUnitOfWork, payload: StockEvent, event: CloudEvent) -> None:
         _refuse_nul(event)
         try:
-            handlers.record_stock_movement(_inv(uow), handlers.stock_command(payload, event.id), ctx)
+            handlers.apply_stock_event(_inv(uow), payload, event.id, ctx)
         except StockRuleViolation as exc:
             raise PoisonEvent(str(exc)) from exc
 

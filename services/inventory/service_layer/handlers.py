@@ -18,6 +18,7 @@ from services.inventory.service_layer.fulfilment import cancel_order, ship_order
 from services.inventory.service_layer.stock_movements import (
     StockEventResult,
     apply_stock_batch,
+    apply_stock_event,
     record_receipts,
     record_stock_movement,
     require_known,
@@ -26,7 +27,8 @@ from services.inventory.service_layer.stock_movements import (
 from services.inventory.service_layer.views import get_allocation, outlook, stock_rows
 
 __all__ = [
-    "Context", "StockEventResult", "apply_stock_batch", "cancel_order", "define_depot", "define_sku",
+    "Context", "StockEventResult", "apply_stock_batch", "apply_stock_event", "cancel_order", "define_depot",
+    "define_sku",
     "expire_backorders", "get_allocation", "list_depots", "list_skus", "outlook", "record_community",
     "record_receipts", "record_stock_movement", "require_known", "reserve_order", "ship_order",
     "stock_command", "stock_rows",

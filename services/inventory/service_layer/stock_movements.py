@@ -119,6 +119,12 @@ def _reread(uow: InventoryUnitOfWork, row: StockRow) -> StockRow:
     return uow.stock.get(row.depot_id, row.sku) or row
 
 
+def apply_stock_event(uow: InventoryUnitOfWork, payload: StockEvent, event_id: str, ctx: Context) -> None:
+    """A warehouse's stock event, from the topic or over HTTP (each deduplicated by the
+    inbox around it)."""
+    record_stock_movement(uow, stock_command(payload, event_id), ctx)
+
+
 def stock_command(payload: StockEvent, event_id: str) -> RecordStockMovement:
     return RecordStockMovement(
         event_id=event_id, kind=STOCK_EVENT_KINDS[payload.TYPE], depot_id=payload.depot_id,
@@ -189,10 +195,8 @@ def _apply_raw(
         )
     try:
         with uow.session.begin_nested():
-            if uow.already_processed(event.id):
+            if not uow.apply_once(event, inbox_topic, lambda: apply_stock_event(uow, payload, event.id, ctx)):
                 return StockEventResult(index, event.id, "duplicate")
-            record_stock_movement(uow, stock_command(payload, event.id), ctx)
-            uow.mark_processed(event, inbox_topic)
     except StockRuleViolation as exc:
         return StockEventResult(index, event.id, "rejected", str(exc))
     except IntegrityError:

@@ -12,15 +12,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from services.orders.adapters.timeline import TIMELINE_INSERT, TimelineStatements
 from services.orders.domain.intake import IntakeFacts
 from services.orders.domain.model import CatalogItem, HouseholdProfile, Line, OrderView, RationRule
 from services.orders.domain.rules import PastLine, ration_window_start
 from shared.messaging.store import MessagingStatements, OutboxRow
 from shared.pipelined import PipelinedTransaction
-from shared.rawsql import DriverStatements, StatementText
+from shared.rawsql import DriverStatements
 
 
-class IntakeStatements(StatementText):
+class IntakeStatements(TimelineStatements):
     """The statements of placing a batch of orders, whichever driver runs them."""
 
     def read_queries(
@@ -111,9 +112,9 @@ class IntakeStatements(StatementText):
               for o in orders]),
             ("INSERT INTO order_lines (order_id, position, sku, quantity) VALUES (?, ?, ?, ?)",
              [(o.order.id, i, line.sku, line.quantity) for o in orders for i, line in enumerate(o.lines)]),
-            ("INSERT INTO order_timeline (order_id, at, status, detail) VALUES (?, ?, ?, ?)",
-             [(o.order.id, self._time(o.order.created_at), o.order.status,
-               self._json({"priority": o.order.priority, "by": o.caller})) for o in orders]),
+            (TIMELINE_INSERT,
+             [self.timeline_row(o.order.id, o.order.created_at, o.order.status,
+                                {"priority": o.order.priority, "by": o.caller}) for o in orders]),
         ]
         return statements
 

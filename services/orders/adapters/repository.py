@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 from sqlmodel import SQLModel
 
@@ -18,6 +18,7 @@ from services.orders.adapters.orm import (
     OrderLine,
     TimelineEntry,
 )
+from services.orders.adapters.timeline import TimelineStore
 from services.orders.domain.model import Line
 
 
@@ -105,10 +106,7 @@ class OrderRepository:
         ).scalar_one_or_none()
 
     def add_timeline(self, order_id: str, at: datetime, status: str, detail: dict[str, Any]) -> None:
-        self.session.execute(
-            insert(_timeline),
-            [{"order_id": order_id, "at": at, "status": status, "detail": detail}],
-        )
+        TimelineStore(self.session).add(order_id, at, status, detail)
 
     def lines(self, order_ids: Sequence[str]) -> dict[str, list[Line]]:
         found: dict[str, list[Line]] = {order_id: [] for order_id in order_ids}

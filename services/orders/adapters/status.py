@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from services.orders.adapters.timeline import TIMELINE_INSERT, TimelineStatements
 from services.orders.domain.model import OrderStatus
 from services.orders.domain.status import Change, Tracking
 from shared.rawsql import DriverStatements, is_integrity_error
@@ -43,7 +44,7 @@ class OrderChangedUnderneath(RuntimeError):
     holds the row lock; raised rather than overwrite). The consumer retries the event."""
 
 
-class StatusStore(DriverStatements):
+class StatusStore(DriverStatements, TimelineStatements):
     def __init__(self, session: Session) -> None:
         super().__init__(session)
         self._updates: dict[tuple[str, ...], str] = {}
@@ -52,7 +53,7 @@ class StatusStore(DriverStatements):
             "SELECT status, plan_id, closed_plan_ids, scheduled_fact_at FROM orders WHERE id = ?"
             + ("" if self._sqlite else " FOR UPDATE")
         )
-        self._timeline = self._sql("INSERT INTO order_timeline (order_id, at, status, detail) VALUES (?, ?, ?, ?)")
+        self._timeline = self._sql(TIMELINE_INSERT)
 
     # -- how values are stored -------------------------------------------------------------
 
@@ -110,9 +111,7 @@ class StatusStore(DriverStatements):
         columns = tuple(values)
         params = [self._stored(column, values[column]) for column in columns]
         params += [order_id, read_status.value]
-        stamp = self._time(at)
-        rows = [(order_id, stamp, change.status.value, self._json(change.detail))
-                for change in changes]
+        rows = [self.timeline_row(order_id, at, change.status.value, change.detail) for change in changes]
         cursor = self._dbapi().cursor()
         try:
             cursor.execute(self._update_sql(columns), params)
@@ -139,7 +138,7 @@ class StatusStore(DriverStatements):
             row = cursor.fetchone()
             if row is None:
                 return False
-            cursor.execute(self._timeline, (order_id, self._time(at), row[0], self._json(dict(detail))))
+            cursor.execute(self._timeline, self.timeline_row(order_id, at, row[0], detail))
             return True
         finally:
             cursor.close()

@@ -28,6 +28,7 @@ from shared.db import database_unavailable
 from shared.errors import Conflict, DomainError, Forbidden, TooManyRequests, Unavailable
 from shared.events import payloads
 from shared.group_commit import GroupCommit
+from shared.messaging.unit_of_work import OutboxFormat
 from shared.pipelined import AsyncPostgres
 
 log = logging.getLogger(__name__)
@@ -130,11 +131,13 @@ class OrderPlacement:
         self,
         uow_factory: Callable[[], OrdersUnitOfWork],
         *,
+        outbox_format: OutboxFormat,
         rate_per_minute: int,
         postgres: AsyncPostgres | None,
         on_published: Callable[[], None],
     ) -> None:
         self._uow_factory = uow_factory
+        self._outbox_format = outbox_format
         self._rate_per_minute = rate_per_minute
         self._postgres = postgres
         self._on_published = on_published
@@ -168,7 +171,6 @@ class OrderPlacement:
         if not wanted:
             return outcomes
         households, keys, skus = _batch_subjects(requests, wanted)
-        uow = self._uow_factory()  # not entered: it only says how this service's events look
         batch: _IntakeBatch | None = None
         committing = False
         backend = 0
@@ -184,7 +186,7 @@ class OrderPlacement:
                 batch = _IntakeBatch(IntakeBook(facts, now, self._rate_per_minute), uow=None)
                 batch.decide_all(requests, wanted, outcomes)
                 if batch.orders:
-                    _events, rows = uow.outbox_rows(batch.events)
+                    _events, rows = self._outbox_format.rows(batch.events)
                     await store.write(batch.orders, rows)
                 committing = True  # the block ends: psycopg sends COMMIT
         except Exception as failure:
