@@ -8,10 +8,10 @@ from typing import Any
 
 import psycopg
 import sqlalchemy.exc
-from sqlalchemy import DateTime, Dialect, Engine, MetaData, TypeDecorator, create_engine, event, text
+from sqlalchemy import DateTime, Dialect, Engine, MetaData, Table, TypeDecorator, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import sessionmaker
-from sqlmodel import Session
+from sqlmodel import Session, SQLModel
 
 from shared.clock import as_utc
 
@@ -33,6 +33,14 @@ class UtcTimestamp(TypeDecorator[datetime]):
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         return as_utc(value)
+
+
+def core_table(model: type[SQLModel]) -> Table:
+    """The Core table of a SQLModel class, typed for Core statements (the model's
+    attributes are typed for Python, its table's columns for SQLAlchemy)."""
+    table = model.__table__  # type: ignore[attr-defined]
+    assert isinstance(table, Table)
+    return table
 
 
 #: Errors that say the database could not be reached or dropped the connection (a restart,

@@ -12,11 +12,11 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import JSON, CheckConstraint, Column, Index, Integer, Table
+from sqlalchemy import JSON, CheckConstraint, Column, Index, Integer
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
-from shared.db import UtcTimestamp
+from shared.db import UtcTimestamp, core_table
 from shared.events.payloads import Category, DepotTier, Ration
 from shared.http import Text, UtcDateTime
 from shared.jsontypes import JsonBool, JsonFloat, JsonInt
@@ -229,18 +229,11 @@ class AllocationPublic(BaseModel):
     reason: str | None
 
 
-def table(model: type[SQLModel]) -> Table:
-    """The Core table of a SQLModel class (typed for Core statements)."""
-    result = model.__table__  # type: ignore[attr-defined]
-    assert isinstance(result, Table)
-    return result
-
-
-depots_t = table(Depot)
-skus_t = table(Sku)
-communities_t = table(Community)
-stock_t = table(Stock)
-ledger_t = table(LedgerEntry)
-allocations_t = table(Allocation)
-allocation_lines_t = table(AllocationLine)
-backorder_lines_t = table(BackorderLine)
+depots_t = core_table(Depot)
+skus_t = core_table(Sku)
+communities_t = core_table(Community)
+stock_t = core_table(Stock)
+ledger_t = core_table(LedgerEntry)
+allocations_t = core_table(Allocation)
+allocation_lines_t = core_table(AllocationLine)
+backorder_lines_t = core_table(BackorderLine)

@@ -6,9 +6,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
-from sqlmodel import SQLModel
 
 from services.orders.adapters.orm import (
     CatalogSku,
@@ -20,20 +19,15 @@ from services.orders.adapters.orm import (
 )
 from services.orders.adapters.timeline import TimelineStore
 from services.orders.domain.model import Line
-
-
-def _table(model: type[SQLModel]) -> Table:
-    table: Table = model.metadata.tables[str(model.__tablename__)]
-    return table
-
+from shared.db import core_table
 
 # Table columns are typed for SQLAlchemy; the model attributes are typed for Python.
-_communities = _table(Community)
-_orders = _table(Order)
-_lines = _table(OrderLine)
-_timeline = _table(TimelineEntry)
-_households = _table(Household)
-_catalog = _table(CatalogSku)
+_communities = core_table(Community)
+_orders = core_table(Order)
+_lines = core_table(OrderLine)
+_timeline = core_table(TimelineEntry)
+_households = core_table(Household)
+_catalog = core_table(CatalogSku)
 
 
 
