@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.inventory.adapters.orm import Depot, DepotPublic, Sku, SkuPublic
+from services.inventory.adapters.orm import Depot, Sku
 from services.inventory.domain.commands import DefineDepot, DefineSku
 from services.inventory.domain.model import Tier
 from services.inventory.service_layer.context import Context
@@ -14,7 +14,7 @@ from shared.errors import DomainError
 from shared.events.payloads import DepotDefined, Ration, SkuDefined
 
 
-def define_depot(uow: InventoryUnitOfWork, cmd: DefineDepot, ctx: Context) -> tuple[DepotPublic, bool]:
+def define_depot(uow: InventoryUnitOfWork, cmd: DefineDepot, ctx: Context) -> tuple[Depot, bool]:
     if cmd.community_ids and cmd.tier != Tier.COMMUNITY.value:
         raise DomainError(
             "community_ids only applies to community-tier depots (transit stations)",
@@ -32,7 +32,7 @@ def define_depot(uow: InventoryUnitOfWork, cmd: DefineDepot, ctx: Context) -> tu
             row = Depot(id=cmd.depot_id, updated_at=ctx.now(), **values)
             uow.catalog.add(row)
         elif all(getattr(row, k) == v for k, v in values.items()):
-            return _depot_public(row), False  # an identical PUT changes nothing, publishes nothing
+            return row, False  # an identical PUT changes nothing, publishes nothing
         else:
             for key, value in values.items():
                 setattr(row, key, value)
@@ -41,10 +41,10 @@ def define_depot(uow: InventoryUnitOfWork, cmd: DefineDepot, ctx: Context) -> tu
         uow.publish(DepotDefined(depot_id=cmd.depot_id, **values))
         uow.commit()
         ctx.catalog.depot_changed()
-        return _depot_public(row), created
+        return row, created
 
 
-def define_sku(uow: InventoryUnitOfWork, cmd: DefineSku, ctx: Context) -> tuple[SkuPublic, bool]:
+def define_sku(uow: InventoryUnitOfWork, cmd: DefineSku, ctx: Context) -> tuple[Sku, bool]:
     with uow:
         row = uow.catalog.sku(cmd.sku)
         created = row is None
@@ -57,7 +57,7 @@ def define_sku(uow: InventoryUnitOfWork, cmd: DefineSku, ctx: Context) -> tuple[
             row = Sku(id=cmd.sku, updated_at=ctx.now(), **values)
             uow.catalog.add(row)
         elif all(getattr(row, k) == v for k, v in values.items()):
-            return _sku_public(row), False
+            return row, False
         else:
             for key, value in values.items():
                 setattr(row, key, value)
@@ -67,25 +67,17 @@ def define_sku(uow: InventoryUnitOfWork, cmd: DefineSku, ctx: Context) -> tuple[
         uow.publish(SkuDefined(sku=cmd.sku, **{**values, "ration": ration}))
         uow.commit()
         ctx.catalog.sku_changed(cmd.sku)
-        return _sku_public(row), created
+        return row, created
 
 
-def _depot_public(row: Depot) -> DepotPublic:
-    return DepotPublic.model_validate(row, from_attributes=True)
-
-
-def _sku_public(row: Sku) -> SkuPublic:
-    return SkuPublic.model_validate(row, from_attributes=True)
-
-
-def list_depots(uow: InventoryUnitOfWork) -> list[DepotPublic]:
+def list_depots(uow: InventoryUnitOfWork) -> list[Depot]:
     with uow:
-        return [_depot_public(row) for row in uow.catalog.list_depots()]
+        return list(uow.catalog.list_depots())
 
 
-def list_skus(uow: InventoryUnitOfWork, category: str | None = None) -> list[SkuPublic]:
+def list_skus(uow: InventoryUnitOfWork, category: str | None = None) -> list[Sku]:
     with uow:
-        return [_sku_public(row) for row in uow.catalog.list_skus(category)]
+        return list(uow.catalog.list_skus(category))
 
 
 def record_community(

@@ -42,12 +42,12 @@ def put_depot(
         ctx,
     )
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
-    return depot
+    return DepotPublic.model_validate(depot, from_attributes=True)
 
 
 @router.get("/depots", response_model=list[DepotPublic])
 def get_depots(_user: CurrentUser, uow: UowDep) -> list[DepotPublic]:
-    return handlers.list_depots(uow)
+    return [DepotPublic.model_validate(row, from_attributes=True) for row in handlers.list_depots(uow)]
 
 
 @router.put(
@@ -70,11 +70,11 @@ def put_sku(
         ctx,
     )
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
-    return result
+    return SkuPublic.model_validate(result, from_attributes=True)
 
 
 @router.get("/skus", response_model=list[SkuPublic], responses=error_responses(422))
 def get_skus(
     _user: CurrentUser, uow: UowDep, category: Category | None = Query(default=None)
 ) -> list[SkuPublic]:
-    return handlers.list_skus(uow, category)
+    return [SkuPublic.model_validate(row, from_attributes=True) for row in handlers.list_skus(uow, category)]
