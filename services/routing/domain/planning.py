@@ -14,7 +14,9 @@ from typing import Any
 
 from services.routing.domain.demand import Load
 from services.routing.engine import Depot, Location, Problem, Solution, Stop, TimeWindow, Vehicle
-from shared.priority import most_urgent
+from services.routing.engine.instance import eligible
+from services.routing.engine.model import orders_penalty
+from shared.priority import Priority, most_urgent
 
 MEDICINE_SLA = timedelta(hours=6)
 #: A medicine deadline the night made impossible is moved to this long after the gate opens.
@@ -74,6 +76,8 @@ class StopMeta:
     #: The stop's orders that are themselves medical or vulnerable (the stop takes the
     #: highest priority of its orders; the KPI counts orders by their own priority).
     priority_orders: frozenset[str] = frozenset()
+    #: Those of them that are medical (the others are vulnerable).
+    medical_orders: frozenset[str] = frozenset()
 
 
 def clock_to_seconds(value: str) -> int:
@@ -95,6 +99,10 @@ def build_problem(
 ) -> tuple[Problem, dict[str, StopMeta]]:
     """One stop per (depot, community, temperature): cold-chain lines need their own
     refrigerated stop; the engine splits a stop that no single vehicle can carry.
+
+    A stop's drop penalty is the sum over its orders of each order's priority weight and
+    waiting-age bonus (``engine.model.orders_penalty``): leaving out 30 households costs
+    30 times one, and one medical order outweighs every standard order of its depot.
 
     Medicine orders with a deadline on the service day form their own (small) stops,
     ``.../urgent``, so that the deadline binds them and not the whole community's load:
@@ -133,6 +141,7 @@ def build_problem(
         stop_id = f"{depot_id}/{community_id}/{'cold' if cold else 'ambient'}{'/urgent' if urgent else ''}"
         oldest = min(o.placed_at for o in orders)
         priority = most_urgent(o.priority for o in orders)
+        penalty = orders_penalty((o.priority, _waiting_s(o, now)) for o in orders)
         windows = _not_before(gate_windows(community.receiving_windows), earliest_s)
         shifts = [v.shift_start_s for v in fleet if v.depot_id == depot_id]
         stops.append(
@@ -147,16 +156,22 @@ def build_problem(
                 refrigerated=cold,
                 sealed=community.risk_level == "sealed",
                 priority=priority,  # type: ignore[arg-type]
+                drop_penalty=penalty,
                 waiting_s=max(0, int((now - oldest).total_seconds())),
                 deadline_s=_deadline(orders, midnight, windows, min(shifts, default=0)),
                 order_ids=tuple(sorted(o.order_id for o in orders)),
             )
         )
         meta[stop_id] = StopMeta(
-            community_id, cold, frozenset(o.order_id for o in orders if o.priority != "standard")
+            community_id, cold, frozenset(o.order_id for o in orders if o.priority != Priority.STANDARD),
+            frozenset(o.order_id for o in orders if o.priority == Priority.MEDICAL),
         )
     depot_list = [Depot(d.id, Location(d.lat, d.lon)) for d in depots]
     return Problem(depots=tuple(depot_list), vehicles=tuple(fleet), stops=tuple(stops)), meta
+
+
+def _waiting_s(order: DemandInfo, now: datetime) -> int:
+    return max(0, int((now - order.placed_at).total_seconds()))
 
 
 def unroutable(demand: Iterable[DemandInfo], communities: Mapping[str, CommunityInfo]) -> list[DemandInfo]:
@@ -212,7 +227,13 @@ def kpis(
     meta: Mapping[str, StopMeta] | None = None,
 ) -> dict[str, Any]:
     """Plan KPIs. With ``meta`` priority orders are counted by their own priority; without,
-    every order of a medical or vulnerable stop counts as a priority order."""
+    every order of a medical or vulnerable stop counts as an order of the stop's priority.
+
+    ``medical_orders_left_out`` / ``vulnerable_orders_left_out``: orders of that priority
+    the plan does not deliver (dropped, or of an unknown community).
+    ``vehicles_idle_while_dropping``: vehicles without a single visit that could carry
+    (depot, cold chain, closed loop) a stop left out although it could be served on its own
+    (``fleet_capacity_exhausted``): the fleet had a van at home, yet something was dropped."""
     stops = {s.id: s for s in problem.stops}
     served: set[str] = set()
     on_time = visits = 0
@@ -226,9 +247,17 @@ def kpis(
     served -= unserved  # an order split over two stops counts only if all parts go
     if meta is not None:
         priority_orders = {o for s in stops if s in meta for o in meta[s].priority_orders}
+        medical_orders = {o for s in stops if s in meta for o in meta[s].medical_orders}
     else:
         priority_orders = {o for s in stops.values() if s.priority != "standard" for o in s.order_ids}
+        medical_orders = {o for s in stops.values() if s.priority == "medical" for o in s.order_ids}
     priority_orders |= {o.order_id for o in unrouted if o.priority != "standard"}
+    medical_orders |= {o.order_id for o in unrouted if o.priority == "medical"}
+    vulnerable_orders = priority_orders - medical_orders
+    dropped = [stops[u.stop_id] for u in solution.unassigned
+               if u.reason_code == "fleet_capacity_exhausted" and u.stop_id in stops]
+    busy = {r.vehicle_id for r in solution.routes if r.visits}
+    idle = [v for v in problem.vehicles if v.id not in busy and any(eligible(v, s) for s in dropped)]
     return {
         "vehicles_used": sum(1 for r in solution.routes if r.visits),
         "vehicles_available": len(problem.vehicles),
@@ -242,4 +271,8 @@ def kpis(
         "priority_served_share": (
             round(len(priority_orders & served) / len(priority_orders), 4) if priority_orders else 1.0
         ),
+        "medical_orders_left_out": len(medical_orders - served),
+        "vulnerable_orders_left_out": len(vulnerable_orders - served),
+        "vehicles_idle_while_dropping": len(idle),
     }
+

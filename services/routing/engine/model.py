@@ -31,16 +31,41 @@ from .travel import Location, MatrixFactory, TravelMatrix
 
 PRIORITIES: tuple[str, ...] = tuple(p.value for p in Priority)
 
-#: Base drop penalty per priority.  The objective is in seconds of travel, so a
-#: standard stop is worth ~11.5 days of driving: a solver will only leave it out
-#: when it truly cannot be served.  Each level is 10x the one below, so that
-#: even at the maximum waiting-age bonus (x2) a vulnerable stop outranks any
-#: standard one and a medical one outranks any vulnerable one.
+#: Drop penalty of one order (one household's delivery) per priority, before the
+#: waiting-age bonus.  The objective is in seconds of travel; a stop's penalty is the sum
+#: over its orders (:func:`orders_penalty`), or one order's worth when a stop is given
+#: without orders (:func:`derived_penalty`).
+#:
+#: * standard: ~11.5 days of driving, and at least the largest vehicle ``fixed_cost`` the
+#:   routing API accepts (1e6): a household is left out only when it truly cannot be served.
+#: * vulnerable: 10 standard households of the same waiting age (5 at the worst ages).
+#: * medical: the bound.  A medical stop can only displace stops of its own depot (vehicles
+#:   never leave their depot), so one medical order must outweigh every standard order a
+#:   depot's plan can hold, each at the maximum age bonus (x2), with room to spare for the
+#:   travel and fixed costs the displaced routes would save:
+#:
+#:       MEDICAL > MAX_ORDERS_PER_DEPOT x STANDARD x 2 = 10,000 x 1e6 x 2 = 2e10
+#:
+#:   2.5e10 leaves 5e9 (~160 years of driving) for those costs.  Then the solver never gives
+#:   up a medical order, even a fresh one, to serve standard ones.  Orders of a stop the
+#:   engine splits count once per piece (each piece carries the stop's whole penalty).
+#:   Vulnerable orders are not bounded this way: one medical order = 2,500 vulnerable ones
+#:   of the same age (1,250 at the worst ages).
+#:
+#: Integer limits: a stop's sum is capped at :data:`MAX_DROP_PENALTY` (1e12, reached from
+#: 20 medical orders at the maximum age bonus; a capped stop still outweighs every standard
+#: order of a depot).  3,000 stops at the cap sum to 3e15: inside int64 (OR-Tools, PyVRP),
+#: far below PyVRP's infeasible-cost sentinel (2**60), and exact as a JSON number (< 2**53).
 BASE_PENALTY: dict[Priority, int] = {
     Priority.STANDARD: 1_000_000,
     Priority.VULNERABLE: 10_000_000,
-    Priority.MEDICAL: 100_000_000,
+    Priority.MEDICAL: 25_000_000_000,
 }
+#: The bound MEDICAL is chosen for: standard orders (counted once per piece) on one depot's
+#: plan.  The demo city's whole day is ~3,000 orders over ten depots.
+MAX_ORDERS_PER_DEPOT = 10_000
+#: Largest drop penalty of one stop (``Stop.drop_penalty`` is validated against it).
+MAX_DROP_PENALTY = 10**12
 #: Waiting age at which the age bonus saturates (the penalty is then doubled).
 AGE_SATURATION_S = 3 * 86_400
 
@@ -159,7 +184,7 @@ class Stop:
             raise _fail("priority", f"must be one of {PRIORITIES}, got {self.priority!r}")
         object.__setattr__(self, "priority", Priority(self.priority))
         if self.drop_penalty is not None:
-            _check_int("drop_penalty", self.drop_penalty, lo=0, hi=10**12)
+            _check_int("drop_penalty", self.drop_penalty, lo=0, hi=MAX_DROP_PENALTY)
         _check_int("waiting_s", self.waiting_s, lo=0)
         if self.deadline_s is not None:
             _check_int("deadline_s", self.deadline_s, lo=0, hi=MAX_TIME_S)
@@ -179,9 +204,16 @@ class Stop:
 
 
 def derived_penalty(priority: Priority | str, waiting_s: int) -> int:
+    """Drop penalty of one order of ``priority`` that has waited ``waiting_s``."""
     base = BASE_PENALTY[Priority(priority)]
     age = min(max(waiting_s, 0), AGE_SATURATION_S)
     return base + base * age // AGE_SATURATION_S
+
+
+def orders_penalty(orders: Iterable[tuple[Priority | str, int]]) -> int:
+    """Drop penalty of a stop: the sum over its ``(priority, waiting_s)`` orders of each
+    order's :func:`derived_penalty`, capped at :data:`MAX_DROP_PENALTY`."""
+    return min(MAX_DROP_PENALTY, sum(derived_penalty(p, w) for p, w in orders))
 
 
 @dataclass(frozen=True, eq=False)

@@ -20,6 +20,7 @@ from services.routing.adapters.orm import DispatchedOrder, Plan
 from services.routing.domain.plan_result import PlanResult
 from services.routing.domain.planning import StopMeta, build_problem
 from services.routing.engine import RELOAD_TOKEN, Problem, Stop, TimeWindow
+from services.routing.engine.model import MAX_DROP_PENALTY
 from services.routing.service_layer.fleet_state import recorded_stops
 from services.routing.service_layer.loading import (
     Horizon,
@@ -32,6 +33,7 @@ from services.routing.service_layer.loading import (
 from services.routing.service_layer.unit_of_work import RoutingUnitOfWork
 from shared import clock
 from shared.errors import Conflict, NotFound
+from shared.priority import most_urgent
 
 
 def fixed_prefixes(result: PlanResult, done: set[str]) -> dict[str, list[str]]:
@@ -135,7 +137,10 @@ def _merged(parts: list[Stop]) -> Stop:
         return parts[0]
     deadlines = [p.deadline_s for p in parts if p.deadline_s is not None]
     return replace(
-        parts[0], demand_kg=round(sum(p.demand_kg for p in parts), 3),
+        parts[0], priority=most_urgent(p.priority for p in parts),
+        # Each part carries its own orders' weight: the merged stop carries all of them.
+        drop_penalty=min(sum(p.penalty for p in parts), MAX_DROP_PENALTY),
+        demand_kg=round(sum(p.demand_kg for p in parts), 3),
         demand_l=round(sum(p.demand_l for p in parts), 3),
         order_ids=tuple(sorted(o for p in parts for o in p.order_ids)),
         deadline_s=min(deadlines) if deadlines else None,
