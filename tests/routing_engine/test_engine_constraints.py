@@ -4,9 +4,20 @@ from dataclasses import replace
 
 import pytest
 
-from services.routing.engine import RELOAD_TOKEN, Progress, SolveParams, TimeWindow, check_solution, reoptimize, solve
+from services.routing.engine import (
+    RELOAD_TOKEN,
+    Depot,
+    Location,
+    Problem,
+    Progress,
+    SolveParams,
+    TimeWindow,
+    check_solution,
+    reoptimize,
+    solve,
+)
 
-from .helpers import FAST, H, problem, reasons, route_of, stop, vehicle
+from .helpers import FAST, H, line_matrix, problem, reasons, route_of, stop, vehicle
 
 # Every constraint must hold for both engines of the portfolio.
 ENGINES = pytest.mark.parametrize(
@@ -247,3 +258,15 @@ def test_service_starts_when_the_window_opens_not_at_its_end(params: SolveParams
     assert first.stop_id == "A" and first.arrival_s == first.start_s == 8 * H
     assert second.start_s == 13 * H  # B opens later: the waiting is at B, A is not pushed towards noon
     assert route.start_s == 8 * H - 10 * 60 - p.depots[0].load_s
+
+
+@pytest.mark.parametrize("strategy", ["ortools", "pyvrp", "auto"])
+def test_a_depot_without_vehicles_does_not_spoil_the_plan_of_the_others(strategy: str) -> None:
+    # Every van of depot E is out of service: its node must not become a stop of D's routes.
+    east = Depot("E", Location(39.9, 116.6))
+    base = problem([vehicle("V1")], [stop("S1"), stop("S2")])
+    both = Problem((*base.depots, east), base.vehicles, base.stops, line_matrix([0.0, 10.0, 20.0, 30.0]))
+    solution = solve(both, SolveParams(time_limit_s=1, strategy=strategy, seed=3))  # type: ignore[arg-type]
+    assert check_solution(both, solution).ok
+    assert solution.is_feasible() and not solution.unassigned
+    assert [v.stop_id for r in solution.routes for v in r.visits] in (["S1", "S2"], ["S2", "S1"])

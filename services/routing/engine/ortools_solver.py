@@ -123,6 +123,13 @@ class _Model:
                     # the vehicle variable is equivalent (-1 = unperformed).
                     routing.VehicleVar(idx).SetValues([-1, *p.vehicles])
             routing.AddDisjunction(idxs, p.penalty, 1)
+        for d in sorted(set(range(n_dep)) - set(starts)):
+            # A depot no vehicle starts from (all of its vans out of service) is a node like
+            # any other to OR-Tools, one it would have to visit: optional at no cost, and
+            # performed by no vehicle.
+            idx = manager.NodeToIndex(d)
+            routing.AddDisjunction([idx], 0)
+            routing.VehicleVar(idx).SetValues([-1])
         for k, vi in enumerate(self.reload_owner):
             idx = manager.NodeToIndex(n_dep + n_pc + k)
             v = vehicles[vi]
