@@ -9,6 +9,7 @@ import pytest
 from services.inventory.domain.allocation import Claim, is_expired, serving_order, to_release
 from services.inventory.domain.model import Community, Depot, Line, Tier, merge_lines
 from services.inventory.domain.policy import candidate_depots
+from services.inventory.domain.reserving import PlacedOrder, decide
 from services.inventory.domain.stock import (
     StockRuleViolation,
     days_of_supply,
@@ -118,3 +119,37 @@ def test_days_of_supply_and_low_stock() -> None:
     assert is_low(40, 10.0, threshold_days=3, threshold_units=10) == (False, 4.0)
     assert is_low(5, 0.0, threshold_days=3, threshold_units=10) == (True, None)
     assert is_low(50, 0.0, threshold_days=3, threshold_units=10) == (False, None)
+
+
+# --- deciding a run of placed orders (domain.reserving) ------------------------------
+
+def placed(order_id: str, minute: int, candidates: tuple[str, ...], qty: int = 2,
+           priority: Priority = Priority.STANDARD, unknown: tuple[str, ...] = ()) -> PlacedOrder:
+    claim = Claim(order_id, priority, T0 + timedelta(minutes=minute))
+    return PlacedOrder(claim, [Line("RICE", qty)], candidates=candidates, unknown_skus=unknown)
+
+
+T0 = datetime(2026, 11, 20, 8, tzinfo=UTC)
+
+
+def test_a_run_takes_stock_in_arrival_order_then_the_next_depot_then_waits() -> None:
+    run = [placed("O-1", 3, ("A", "B")), placed("O-2", 1, ("A", "B")), placed("O-3", 2, ("A", "B"))]
+    decided = decide(run, {("A", "RICE"): 3, ("B", "RICE"): 2}, already_allocated=())
+    assert [(d.position, d.outcome, d.depot_id) for d in decided.decisions] == [
+        (0, "reserved", "A"), (1, "reserved", "B"), (2, "backordered", None),
+    ]
+    assert decided.totals == {("A", "RICE"): 2, ("B", "RICE"): 2}
+
+
+def test_a_run_under_fcfs_is_decided_by_placement_time() -> None:
+    run = [placed("O-1", 3, ("A",)), placed("O-2", 1, ("A",))]
+    decided = decide(run, {("A", "RICE"): 2}, already_allocated=(), policy="fcfs")
+    assert [(d.position, d.outcome) for d in decided.decisions] == [(1, "reserved"), (0, "backordered")]
+
+
+def test_a_run_skips_orders_allocated_before_or_twice_and_refuses_unknown_skus() -> None:
+    run = [placed("O-1", 0, ("A",)), placed("O-2", 0, ("A",)), placed("O-2", 0, ("A",)),
+           placed("O-3", 0, ("A",), unknown=("CAVIAR",))]
+    decided = decide(run, {("A", "RICE"): 10}, already_allocated={"O-1"})
+    assert [(d.position, d.outcome) for d in decided.decisions] == [(1, "reserved"), (3, "rejected")]
+    assert decided.totals == {("A", "RICE"): 2}

@@ -200,3 +200,36 @@ def test_stock_taken_between_the_batch_read_and_its_updates_gives_the_batch_up( 
     with runtime.uow() as uow:
         assert uow.allocations.get("O-1") is None
         assert reserved_in_ledger(uow) == 0
+
+
+def test_one_order_whose_stock_moves_under_it_is_decided_again_on_fresh_figures(  # type: ignore[no-untyped-def]
+    world, monkeypatch
+) -> None:
+    """The one-by-one path is a run of one: when its read is stale by the time it updates
+    (another writer took the units), it is undone to a savepoint and decided again, not
+    given up."""
+    runtime, ctx, _clock = world
+    move(runtime, ctx, "received", 3)
+    reserve(runtime, ctx, "O-0", 2)  # one unit left
+    read = ReservationStore.read_for_reservations
+    reads = 0
+
+    def first_read_misses_the_other_writer(self, *args):  # type: ignore[no-untyped-def]
+        nonlocal reads
+        allocated, available = read(self, *args)
+        reads += 1
+        if reads == 1:  # as it stood before O-0 took two
+            available = {key: units + 2 for key, units in available.items()}
+        return allocated, available
+
+    monkeypatch.setattr(ReservationStore, "read_for_reservations", first_read_misses_the_other_writer)
+    with runtime.uow() as uow:
+        handlers.reserve_order(uow, order("O-1", {"RICE": 2}), ctx)
+        uow.commit()
+    assert reads == 2
+    assert handlers.get_allocation(runtime.uow(), "O-1").status == "backordered"  # one unit left, not two
+    assert outcomes(runtime)[-1] == ("lifeline.order.backordered", "O-1")
+    with runtime.uow() as uow:
+        assert reserved_in_ledger(uow) == 2
+        row = uow.stock.get("DC-1", "RICE")
+        assert row is not None and (row.on_hand, row.reserved) == (3, 2)

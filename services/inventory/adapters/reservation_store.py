@@ -13,7 +13,8 @@ shared/rawsql.py), so the repositories read them back as usual.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -25,6 +26,10 @@ from services.inventory.domain.model import Line
 from shared.rawsql import DriverStatements
 
 _STOCK_COLUMNS = "depot_id, sku, on_hand, reserved, low_alerted"
+
+
+class _LineShort(Exception):
+    pass
 
 
 class ReservationStore(DriverStatements):
@@ -76,20 +81,31 @@ class ReservationStore(DriverStatements):
         if len(lines) == 1:
             row = self.try_reserve(depot_id, lines[0].sku, lines[0].quantity, now)
             return None if row is None else [row]
+        try:
+            with self.savepoint():
+                taken: list[StockRow] = []
+                for line in lines:
+                    row = self.try_reserve(depot_id, line.sku, line.quantity, now)
+                    if row is None:  # someone took the units between our read and our update
+                        raise _LineShort
+                    taken.append(row)
+                return taken
+        except _LineShort:
+            return None
+
+    @contextlib.contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """What runs inside is undone if it raises; the transaction goes on."""
         self._savepoints += 1
         name = f"inv_reserve_{self._savepoints}"
         self._run(f"SAVEPOINT {name}", ())
-        taken: list[StockRow] = []
-        for line in lines:
-            row = self.try_reserve(depot_id, line.sku, line.quantity, now)
-            if row is None:
-                # Someone took the units between our read and our update: undo.
-                self._run(f"ROLLBACK TO SAVEPOINT {name}", ())
-                self._run(f"RELEASE SAVEPOINT {name}", ())
-                return None
-            taken.append(row)
+        try:
+            yield
+        except BaseException:
+            self._run(f"ROLLBACK TO SAVEPOINT {name}", ())
+            self._run(f"RELEASE SAVEPOINT {name}", ())
+            raise
         self._run(f"RELEASE SAVEPOINT {name}", ())
-        return taken
 
     def set_low_alerted(self, depot_id: str, sku: str, value: bool) -> None:
         self._run(

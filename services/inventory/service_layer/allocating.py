@@ -1,7 +1,7 @@
-"""Reserving a placed order: every line at the first candidate depot that holds them all,
-or the order waits as a backorder; an order naming an unknown SKU is rejected. The
-helpers that build its rows and events are shared with ``reservations`` (a poll's worth
-of orders at once) and ``backorders`` (a waiting order served later)."""
+"""The steps of reserving an order, shared by ``reservations`` (placed orders, a poll's
+worth at once) and ``backorders`` (a waiting order served later): the rows and events of
+each outcome, the catalog facts an order needs (cached), and ``allocate``, which reserves
+one order's lines at the first candidate depot that holds them all."""
 
 from __future__ import annotations
 
@@ -13,51 +13,15 @@ from services.inventory.adapters.repository import LedgerRecord
 from services.inventory.domain import allocation as rules
 from services.inventory.domain import model
 from services.inventory.domain.commands import ReserveOrder
-from services.inventory.domain.model import AllocationStatus, Line, Movement, merge_lines
+from services.inventory.domain.model import AllocationStatus, Line, Movement
 from services.inventory.domain.policy import candidate_depots
-from services.inventory.service_layer.context import BACKORDERED, RESERVED, Context
+from services.inventory.service_layer.context import BACKORDERED, Context
 from services.inventory.service_layer.low_stock import check_low
 from services.inventory.service_layer.unit_of_work import InventoryUnitOfWork
 from shared.clock import as_utc
 from shared.events.payloads import OrderBackordered, OrderLine, ReservationRejected, StockReserved
 
 log = logging.getLogger(__name__)
-
-
-def reserve_order(uow: InventoryUnitOfWork, cmd: ReserveOrder, ctx: Context) -> None:
-    """The busiest path of the service (one call per placed order): its statements go
-    through the raw cursor (``uow.reservation_store``), catalog facts come from
-    ``ctx.catalog``, and nothing just written is read back. A poll's worth of orders goes
-    through ``reservations.reserve_orders`` instead; this is its one-by-one fallback."""
-    store = uow.reservation_store
-    if store.allocation_exists(cmd.order_id):
-        log.info("order %s already allocated; ignoring a second placement", cmd.order_id)
-        return
-    now = ctx.now()
-    lines = merge_lines(cmd.lines)
-    known = cold_chain_of(uow, [line.sku for line in lines], ctx)
-    unknown = [line.sku for line in lines if line.sku not in known]
-    if unknown:
-        allocation, rejected = rejected_for_unknown(cmd, lines, unknown)
-        store.add_allocation(allocation, now)
-        uow.publish(rejected)
-        return
-    needs_cold = any(known.values())
-    candidates_for(uow, cmd.community_id, needs_cold, ctx)  # cached now: no ORM query in the pipeline
-    # On PostgreSQL one pipeline: the writes (savepoint, ledger, allocation, outbox) travel
-    # with the next read or at the end, in order, instead of a round trip each.
-    with store.batch():
-        depot_id = allocate(uow, cmd.order_id, cmd.community_id, lines, ctx, needs_cold=needs_cold)
-        if depot_id is not None:
-            allocation = allocation_of(cmd, lines, RESERVED, depot_id=depot_id)
-            store.add_allocation(allocation, now)
-            publish_reserved(uow, allocation)
-    if depot_id is not None:
-        return
-    allocation, waiting = backordered(cmd, lines, needs_cold)
-    store.add_allocation(allocation, now)
-    store.enqueue_backorders([allocation])
-    uow.publish(waiting)
 
 
 def allocation_of(

@@ -4,7 +4,6 @@ events in the outbox, and commits them together. Rules come from ``domain``; row
 guarantees from the repositories. Entrypoints import the families through this index.
 """
 
-from services.inventory.service_layer.allocating import reserve_order
 from services.inventory.service_layer.backorders import expire_backorders
 from services.inventory.service_layer.catalog import (
     define_depot,
@@ -15,6 +14,7 @@ from services.inventory.service_layer.catalog import (
 )
 from services.inventory.service_layer.context import Context
 from services.inventory.service_layer.fulfilment import cancel_order, ship_order
+from services.inventory.service_layer.reservations import reserve_order, reserve_orders
 from services.inventory.service_layer.stock_movements import (
     StockEventResult,
     apply_stock_batch,
@@ -30,6 +30,6 @@ __all__ = [
     "Context", "StockEventResult", "apply_stock_batch", "apply_stock_event", "cancel_order", "define_depot",
     "define_sku",
     "expire_backorders", "get_allocation", "list_depots", "list_skus", "outlook", "record_community",
-    "record_receipts", "record_stock_movement", "require_known", "reserve_order", "ship_order",
+    "record_receipts", "record_stock_movement", "require_known", "reserve_order", "reserve_orders", "ship_order",
     "stock_command", "stock_rows",
 ]
