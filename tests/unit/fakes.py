@@ -11,16 +11,19 @@ Orders: ``OrdersUnitOfWork`` exposes repositories (``communities``, ``households
 answer them from the same in-memory rows, as the SQL does from the tables. The handlers'
 one direct use of the session is ``flush()``, a no-op here (nothing is pending in memory).
 
-Routing: ``RoutingUnitOfWork`` has no repositories (its handlers use the session
-directly). ``FakeIdentityMap`` offers only ``get`` by primary key and ``add``: a handler
-that runs a SQL statement cannot run on it, by design.
+Routing: ``RoutingUnitOfWork`` exposes repositories (``plans`` with their stops' outcomes,
+``dispatched``, ``demand``, ``vehicles``), faked here over dicts. The read model's
+handlers ask the session for a row by primary key and add one: ``FakeIdentityMap`` offers
+that and nothing else, so a handler that runs a SQL statement cannot run on it, by design.
+The planner, the problem's loading and the views query tables and stay with the
+database tests.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime, timedelta
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from datetime import date, datetime, timedelta
 from typing import Any, Self, cast
 
 from sqlalchemy import inspect as sa_inspect
@@ -32,6 +35,7 @@ from services.orders.domain.model import CatalogItem, HouseholdProfile, Line, Or
 from services.orders.domain.rules import PastLine
 from services.orders.domain.status import Change, Tracking
 from services.orders.service_layer.unit_of_work import OrdersUnitOfWork
+from services.routing.adapters.orm import DemandOrder, DispatchedOrder, Plan, StopOutcome, Vehicle
 from services.routing.service_layer.unit_of_work import RoutingUnitOfWork
 from shared.events.payloads import EventPayload
 
@@ -277,10 +281,102 @@ class FakeIdentityMap:
         self.rows[(type(row), identity[0] if len(identity) == 1 else tuple(identity))] = row
 
 
+class FakePlanRepository:
+    def __init__(self) -> None:
+        self.rows: dict[str, Plan] = {}
+        self.stop_outcomes: dict[tuple[str, str], StopOutcome] = {}
+
+    def get(self, plan_id: str) -> Plan | None:
+        return self.rows.get(plan_id)
+
+    def add(self, plan: Plan) -> None:
+        self.rows[plan.id] = plan
+
+    def dispatched(self, depot_ids: Iterable[str], service_date: date | None = None) -> list[Plan]:
+        wanted = set(depot_ids)
+        return [p for _, p in sorted(self.rows.items()) if p.status == "dispatched"
+                and (service_date is None or p.service_date == service_date) and wanted & set(p.depot_ids)]
+
+    def solving(self) -> list[Plan]:
+        return [p for p in self.rows.values() if p.status == "solving"]
+
+    def outcome(self, plan_id: str, stop_id: str) -> StopOutcome | None:
+        return self.stop_outcomes.get((plan_id, stop_id))
+
+    def outcomes(self, plan_id: str) -> list[StopOutcome]:
+        return [o for (plan, _), o in self.stop_outcomes.items() if plan == plan_id]
+
+    def recorded_stops(self, plan_id: str) -> set[str]:
+        return {stop for plan, stop in self.stop_outcomes if plan == plan_id}
+
+    def record(self, outcome: StopOutcome) -> None:
+        key = (outcome.plan_id, outcome.stop_id)
+        if key in self.stop_outcomes:  # the primary key, as the table's
+            raise AssertionError(f"stop outcome {key} recorded twice")
+        self.stop_outcomes[key] = outcome
+
+    def carry(self, outcome: StopOutcome) -> None:
+        self.stop_outcomes[(outcome.plan_id, outcome.stop_id)] = outcome
+
+
+class FakeDispatchedOrderRepository:
+    def __init__(self) -> None:
+        self.plan_of: dict[str, str] = {}
+
+    def taken(self, order_ids: Collection[str]) -> list[DispatchedOrder]:
+        return [DispatchedOrder(order_id=o, plan_id=self.plan_of[o]) for o in sorted(order_ids) if o in self.plan_of]
+
+    def of_plan(self, plan_id: str, order_ids: Collection[str]) -> set[str]:
+        return {o for o in order_ids if self.plan_of.get(o) == plan_id}
+
+    def add(self, row: DispatchedOrder) -> None:
+        self.plan_of[row.order_id] = row.plan_id
+
+    def release(self, order_id: str) -> None:
+        self.plan_of.pop(order_id, None)
+
+
+class FakeDemandRepository:
+    def __init__(self) -> None:
+        self.rows: dict[str, DemandOrder] = {}
+
+    def get(self, order_id: str) -> DemandOrder | None:
+        return self.rows.get(order_id)
+
+    def by_ids(self, order_ids: Collection[str]) -> dict[str, DemandOrder]:
+        return {o: self.rows[o] for o in order_ids if o in self.rows}
+
+    def add(self, row: DemandOrder) -> None:
+        self.rows[row.order_id] = row
+
+    def reserved_at(self, depot_id: str) -> list[tuple[str, str]]:
+        return [(o.order_id, o.priority) for o in self.rows.values()
+                if o.depot_id == depot_id and o.status == "reserved"]
+
+
+class FakeVehicleRepository:
+    def __init__(self, identity_map: FakeIdentityMap) -> None:
+        self._rows = identity_map
+
+    def get(self, vehicle_id: str) -> Vehicle | None:
+        found: Vehicle | None = self._rows.get(Vehicle, vehicle_id)
+        return found
+
+    def add(self, vehicle: Vehicle) -> None:
+        self._rows.add(vehicle)
+
+
 class FakeRoutingUnitOfWork(_Recording):
     def __init__(self) -> None:
         super().__init__()
-        self.session = FakeIdentityMap()
+        self.session = FakeIdentityMap()  # for the read model's ``session.get``/``add``
+        self.plans = FakePlanRepository()
+        self.dispatched = FakeDispatchedOrderRepository()
+        self.demand = FakeDemandRepository()
+        self.vehicles = FakeVehicleRepository(self.session)
+
+    def writes_at_commit(self) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
 
 
 def routing_uow(fake: FakeRoutingUnitOfWork) -> RoutingUnitOfWork:

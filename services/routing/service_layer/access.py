@@ -18,7 +18,7 @@ def check_depot_access(principal: Principal, depot_ids: list[str]) -> None:
 
 def visible_plan(uow: RoutingUnitOfWork, plan_id: str, principal: Principal) -> Plan:
     """Another depot's plan is "not found", like a missing one, so plan ids cannot be probed."""
-    plan = uow.session.get(Plan, plan_id)
+    plan = uow.plans.get(plan_id)
     if plan is None or (principal.role != "admin" and not set(plan.depot_ids) & principal.depot_ids):
         raise NotFound(f"plan {plan_id} not found")
     return plan

@@ -8,10 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, select
-from sqlmodel import col
-
-from services.routing.adapters.orm import DemandOrder, DispatchedOrder, Plan, StopOutcome, Vehicle
+from services.routing.adapters.orm import Plan, StopOutcome
 from services.routing.domain import demand as demand_states
 from services.routing.domain.plan_result import PlannedVisit, PlanResult
 from services.routing.service_layer.access import check_depot_access, visible_plan
@@ -47,7 +44,7 @@ def record_delivery(uow: RoutingUnitOfWork, command: RecordDelivery, principal: 
         raise DomainError("received_by is required for a delivered stop", code="missing_received_by")
     if command.outcome == "failed" and not command.reason:
         raise DomainError("reason is required for a failed stop", code="missing_reason")
-    existing = uow.session.get(StopOutcome, (plan.id, command.stop_id))
+    existing = uow.plans.outcome(plan.id, command.stop_id)
     if existing is not None:
         if existing.outcome == command.outcome:
             return {"plan_id": plan.id, "stop_id": command.stop_id, "outcome": existing.outcome,
@@ -63,11 +60,11 @@ def record_delivery(uow: RoutingUnitOfWork, command: RecordDelivery, principal: 
 def report_breakdown(uow: RoutingUnitOfWork, vehicle_id: str, reason: str, principal: Principal) -> dict[str, Any]:
     """The vehicle leaves service; every stop of its route not yet recorded fails with the
     reason, so its orders return to demand and the next plan takes them."""
-    vehicle = uow.session.get(Vehicle, vehicle_id)
+    vehicle = uow.vehicles.get(vehicle_id)
     if vehicle is None or (principal.role != "admin" and vehicle.depot_id not in principal.depot_ids):
         raise NotFound(f"vehicle {vehicle_id} not found")
     vehicle.in_service, vehicle.out_of_service_reason = False, reason
-    uow.session.add(vehicle)
+    uow.vehicles.add(vehicle)
     failed: list[str] = []
     returned: list[str] = []
     plan_id = None
@@ -95,18 +92,15 @@ def _record(
     # An order split over an ambient and a cold stop is delivered with its last part.
     recorded = recorded_stops(uow, plan.id) | {stop.stop_id}
     parts_left = {o for s in result.visits() if s.stop_id not in recorded for o in s.order_ids}
-    uow.session.add(StopOutcome(plan_id=plan.id, stop_id=stop.stop_id, outcome=outcome,
-                                received_by=received_by, reason=reason, recorded_at=now))
-    mine = set(uow.session.execute(
-        select(col(DispatchedOrder.order_id)).where(
-            col(DispatchedOrder.order_id).in_(stop.order_ids), col(DispatchedOrder.plan_id) == plan.id)
-    ).scalars())
+    uow.plans.record(StopOutcome(plan_id=plan.id, stop_id=stop.stop_id, outcome=outcome,
+                                 received_by=received_by, reason=reason, recorded_at=now))
+    mine = uow.dispatched.of_plan(plan.id, stop.order_ids)
     applied = []
     for order_id in stop.order_ids:
         if order_id not in mine or (outcome == "delivered" and order_id in parts_left):
             continue
         applied.append(order_id)
-        row = uow.session.get(DemandOrder, order_id)
+        row = uow.demand.get(order_id)
         if outcome == "delivered":
             uow.publish(OrderDelivered(order_id=order_id, plan_id=plan.id, stop_id=stop.stop_id,
                                        delivered_at=now, received_by=received_by or ""))
@@ -116,11 +110,11 @@ def _record(
                                             failed_at=now, reason=reason or ""))
             happened = "delivery_failed"
             # Back to demand: free the order so a later plan may dispatch it again.
-            uow.session.execute(delete(DispatchedOrder).where(col(DispatchedOrder.order_id) == order_id))
+            uow.dispatched.release(order_id)
         if row is not None:
             status = demand_states.next_status(row.status, happened)
             if status is not None:
                 row.status = status
                 row.delivered_at = now if status == demand_states.DELIVERED else None
-                uow.session.add(row)
+                uow.demand.add(row)
     return applied

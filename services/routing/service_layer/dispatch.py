@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col
 
 from services.routing.adapters.orm import DemandOrder, DispatchedOrder, Plan, StopOutcome
 from services.routing.domain import demand as demand_states
@@ -57,9 +55,9 @@ def dispatch(uow: RoutingUnitOfWork, plan_id: str, principal: Principal) -> Plan
         return plan  # dispatching twice is the same dispatch
     checked = _validate(uow, plan)
     schedule = _schedule(uow, checked)
-    # No autoflush: the primary key on dispatched orders must fail at commit, where a
-    # concurrent dispatch is turned into a 409, not halfway through as a 500.
-    with uow.session.no_autoflush:
+    # The primary key on dispatched orders must fail at commit, where a concurrent
+    # dispatch is turned into a 409, not halfway through as a 500.
+    with uow.writes_at_commit():
         _persist(uow, checked, schedule)
         _publish(uow, checked, schedule)
     _commit(uow, checked.order_ids)
@@ -70,7 +68,7 @@ def _validate(uow: RoutingUnitOfWork, plan: Plan) -> _Checked:
     if plan.status != "solved":
         raise Conflict(f"plan {plan.id} is {plan.status}; only a solved plan can be dispatched",
                        code="plan_not_solved")
-    parent = uow.session.get(Plan, plan.parent_plan_id) if plan.parent_plan_id else None
+    parent = uow.plans.get(plan.parent_plan_id) if plan.parent_plan_id else None
     if parent is not None and parent.status != "dispatched":
         raise Conflict(f"plan {plan.id} re-plans {parent.id}, which is {parent.status} now",
                        code="parent_not_dispatched")
@@ -89,11 +87,7 @@ def _validate(uow: RoutingUnitOfWork, plan: Plan) -> _Checked:
 
 
 def _schedule(uow: RoutingUnitOfWork, checked: _Checked) -> _Schedule:
-    demand = {
-        o.order_id: o for o in uow.session.execute(
-            select(DemandOrder).where(col(DemandOrder.order_id).in_(checked.order_ids))
-        ).scalars()
-    }
+    demand = uow.demand.by_ids(checked.order_ids)
 
     def schedulable(order_id: str) -> bool:
         row = demand.get(order_id)
@@ -119,26 +113,24 @@ def _persist(uow: RoutingUnitOfWork, checked: _Checked, schedule: _Schedule) -> 
         row = schedule.demand[order_id]
         if order_id in checked.carried:
             checked.carried[order_id].plan_id = plan.id
-            uow.session.add(checked.carried[order_id])
+            uow.dispatched.add(checked.carried[order_id])
         else:
-            uow.session.add(DispatchedOrder(order_id=order_id, plan_id=plan.id))
+            uow.dispatched.add(DispatchedOrder(order_id=order_id, plan_id=plan.id))
             row.status = demand_states.next_status(row.status, SCHEDULED) or row.status
         row.plan_id = plan.id
-        uow.session.add(row)
+        uow.demand.add(row)
     if parent is not None:
         parent.status = "superseded"
         parent.result = replace(parent.outcome, superseded_by=plan.id).to_json()
-        uow.session.add(parent)
-        for outcome in uow.session.execute(
-            select(StopOutcome).where(col(StopOutcome.plan_id) == parent.id)
-        ).scalars():
-            uow.session.merge(StopOutcome(
+        uow.plans.add(parent)
+        for outcome in uow.plans.outcomes(parent.id):
+            uow.plans.carry(StopOutcome(
                 plan_id=plan.id, stop_id=outcome.stop_id, outcome=outcome.outcome,
                 received_by=outcome.received_by, reason=outcome.reason, recorded_at=outcome.recorded_at,
             ))
     plan.status, plan.dispatched_at = "dispatched", clock.now()
     plan.result = replace(checked.result, skipped_at_dispatch=tuple(schedule.gone)).to_json()
-    uow.session.add(plan)
+    uow.plans.add(plan)
 
 
 def _publish(uow: RoutingUnitOfWork, checked: _Checked, schedule: _Schedule) -> None:
@@ -172,6 +164,4 @@ def _commit(uow: RoutingUnitOfWork, order_ids: list[str]) -> None:
 
 
 def _dispatched_orders(uow: RoutingUnitOfWork, order_ids: list[str]) -> list[DispatchedOrder]:
-    return list(uow.session.execute(
-        select(DispatchedOrder).where(col(DispatchedOrder.order_id).in_(order_ids))
-    ).scalars().all())
+    return uow.dispatched.taken(order_ids)

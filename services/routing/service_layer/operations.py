@@ -25,11 +25,7 @@ from datetime import date, datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
-from sqlmodel import col
-
-from services.routing.adapters.orm import DemandOrder, Depot, Plan, Vehicle
-from services.routing.domain import demand as demand_states
+from services.routing.adapters.orm import Plan
 from services.routing.domain.planning import clock_to_seconds
 from services.routing.service_layer.dispatch import dispatch
 from services.routing.service_layer.fleet_state import vehicles_on_the_road
@@ -203,24 +199,18 @@ class OperationsLoop:
 
     def _depot_ids(self) -> list[str]:
         with self._uow_factory() as uow:
-            return list(uow.session.execute(select(col(Depot.id)).order_by(col(Depot.id))).scalars())
+            return uow.vehicles.depot_ids()
 
     def _snapshot(self, depot_id: str, today: date) -> Snapshot:
         with self._uow_factory() as uow:
-            session = uow.session
-            reserved = session.execute(
-                select(col(DemandOrder.order_id), col(DemandOrder.priority)).where(
-                    col(DemandOrder.depot_id) == depot_id, col(DemandOrder.status) == demand_states.RESERVED)
-            ).all()
-            shifts = session.execute(
-                select(col(Vehicle.id), col(Vehicle.shift_start), col(Vehicle.shift_end)).where(
-                    col(Vehicle.depot_id) == depot_id, col(Vehicle.in_service))
-            ).all()
+            reserved = uow.demand.reserved_at(depot_id)
+            vehicles = uow.vehicles.in_service_at(depot_id)
             on_the_road = vehicles_on_the_road(uow, [depot_id], today)
         return Snapshot(
             reserved=len(reserved),
             urgent=frozenset(order_id for order_id, priority in reserved if priority == "medical"),
-            free=frozenset(v for v, start, end in shifts if v not in on_the_road and self._on_shift(start, end)),
+            free=frozenset(v.id for v in vehicles
+                           if v.id not in on_the_road and self._on_shift(v.shift_start, v.shift_end)),
             on_the_road=on_the_road,
         )
 

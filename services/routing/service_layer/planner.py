@@ -15,9 +15,6 @@ from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
-from sqlmodel import col
-
 from services.routing.adapters.orm import Plan
 from services.routing.domain.describing import describe_solution
 from services.routing.domain.plan_result import PlanResult
@@ -73,7 +70,7 @@ class Planner:
 
         def read() -> Plan:
             with self._uow_factory() as uow:
-                found: Plan | None = uow.session.get(Plan, plan.id)
+                found = uow.plans.get(plan.id)
                 return found or plan
 
         return await asyncio.to_thread(read)
@@ -93,7 +90,7 @@ class Planner:
                 seed=command.seed, requested_by=principal.subject, created_at=clock.now(),
                 progress={"elapsed_s": 0, "best_cost": None, "solutions_found": 0},
             )
-            uow.session.add(plan)
+            uow.plans.add(plan)
             uow.commit()
         return plan
 
@@ -115,7 +112,7 @@ class Planner:
                     requested_by=principal.subject, created_at=clock.now(), parent_plan_id=parent.id,
                     progress={"elapsed_s": 0, "best_cost": None, "solutions_found": 0},
                 )
-                uow.session.add(child)
+                uow.plans.add(child)
                 uow.commit()
                 return child
 
@@ -172,35 +169,35 @@ class Planner:
 
     def _save_progress(self, plan_id: str, progress: Progress) -> None:
         with self._uow_factory() as uow:
-            plan = uow.session.get(Plan, plan_id)
+            plan = uow.plans.get(plan_id)
             if plan is not None and plan.status == "solving":
                 plan.progress = {
                     "elapsed_s": round(progress.elapsed_s, 2),
                     "best_cost": progress.best_cost,
                     "solutions_found": progress.solutions_found,
                 }
-                uow.session.add(plan)
+                uow.plans.add(plan)
                 uow.commit()
 
     def _finish(self, plan_id: str, status: str, result: PlanResult | None, error: str | None) -> None:
         """``result`` is None for a failed solve: its plan keeps the empty result."""
         with self._uow_factory() as uow:
-            plan = uow.session.get(Plan, plan_id)
+            plan = uow.plans.get(plan_id)
             if plan is None:
                 return
             plan.status, plan.result, plan.error = status, {} if result is None else result.to_json(), error
             plan.solved_at = clock.now()
             if result is not None:
                 plan.progress = {**plan.progress, "elapsed_s": result.solve_seconds}
-            uow.session.add(plan)
+            uow.plans.add(plan)
             uow.commit()
 
     def fail_interrupted(self) -> None:
         """Plans a previous process left 'solving' will never finish: say so."""
         with self._uow_factory() as uow:
-            for plan in uow.session.execute(select(Plan).where(col(Plan.status) == "solving")).scalars():
+            for plan in uow.plans.solving():
                 plan.status, plan.error = "failed", "interrupted by a service restart"
-                uow.session.add(plan)
+                uow.plans.add(plan)
             uow.commit()
 
     async def stop(self) -> None:

@@ -13,10 +13,7 @@ from dataclasses import replace
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
-from sqlmodel import col
-
-from services.routing.adapters.orm import DispatchedOrder, Plan
+from services.routing.adapters.orm import Plan
 from services.routing.domain.plan_result import PlanResult
 from services.routing.domain.planning import StopMeta, build_problem
 from services.routing.engine import RELOAD_TOKEN, Problem, Stop, TimeWindow
@@ -60,7 +57,7 @@ def build_reoptimization(
     """The dispatched plan's problem again, with the new demand in it. ``horizon`` plans
     from now (the operations loop); ``vehicle_ids`` keeps only those vehicles: a vehicle
     left out takes its finished prefix with it (those stops are history)."""
-    plan = uow.session.get(Plan, plan_id)
+    plan = uow.plans.get(plan_id)
     if plan is None:
         raise NotFound(f"plan {plan_id} not found")
     if plan.status != "dispatched":
@@ -75,8 +72,7 @@ def build_reoptimization(
     loaded = load_problem(uow, plan.depot_ids, plan.service_date, tz, vehicle_ids=vehicle_ids, horizon=horizon)
     fresh, fresh_meta = loaded.problem, loaded.meta
     # The old plan's stops, rebuilt with the orders still on board.
-    mine = set(uow.session.execute(
-        select(col(DispatchedOrder.order_id)).where(col(DispatchedOrder.plan_id) == plan.id)).scalars())
+    mine = uow.dispatched.of_plan(plan.id, dispatched.order_ids())
     old_stops, old_meta = _rebuild_stops(uow, plan, dispatched, mine, tz, fresh, horizon)
     present = {v.id for v in fresh.vehicles}
     # A vehicle out of service (or left out) keeps nothing: its recorded stops are history.

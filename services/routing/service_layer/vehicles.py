@@ -15,7 +15,7 @@ def put_vehicle(uow: RoutingUnitOfWork, vehicle_id: str, fields: Mapping[str, An
     """A dispatcher only for (and from) their own depots; a vehicle put back in service
     forgets why it was out."""
     check_depot_access(principal, [fields["depot_id"]])
-    vehicle = uow.session.get(Vehicle, vehicle_id)
+    vehicle = uow.vehicles.get(vehicle_id)
     if vehicle is not None:
         check_depot_access(principal, [vehicle.depot_id])
     vehicle = vehicle or Vehicle(id=vehicle_id, **fields)
@@ -23,6 +23,6 @@ def put_vehicle(uow: RoutingUnitOfWork, vehicle_id: str, fields: Mapping[str, An
         setattr(vehicle, field, value)
     if vehicle.in_service:
         vehicle.out_of_service_reason = None
-    uow.session.add(vehicle)
+    uow.vehicles.add(vehicle)
     uow.commit()
     return vehicle
