@@ -7,7 +7,7 @@ import contextlib
 import importlib
 import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +15,12 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.structs import RecordMetadata
 from fastapi import FastAPI
 from sqlalchemy import create_engine, text
 
 from shared.auth import TokenService
+from shared.events import topics
 from shared.settings import Settings
 
 TEST_DATABASE_URL = os.environ.get("LIFELINE_TEST_DATABASE_URL")
@@ -121,6 +123,21 @@ def key_on_partition_of(key: str, partitions: int, prefix: str) -> str:
     )
 
 
+async def produce(
+    settings: Settings, topic: str, messages: Sequence[tuple[bytes | None, bytes]]
+) -> list[RecordMetadata]:
+    """Send ``messages`` (key, value) to ``topic`` (unprefixed) in order, as peers do with
+    aiokafka's partitioner, and wait until the broker acknowledged all of them."""
+    producer = AIOKafkaProducer(bootstrap_servers=settings.broker_url, linger_ms=5)
+    await producer.start()
+    try:
+        # Sent in order (per partition, the order of the calls), acknowledged together.
+        futures = [await producer.send(settings.topic(topic), value, key=key) for key, value in messages]
+        return list(await asyncio.gather(*futures))
+    finally:
+        await producer.stop()
+
+
 async def produce_sentinel(
     settings: Settings, topic: str, key: bytes, value: bytes, *, after_key: bytes
 ) -> int:
@@ -128,14 +145,9 @@ async def produce_sentinel(
     partition ``after_key`` goes to (aiokafka's partitioner, the one the tests' producers
     use): it is consumed after every record produced for ``after_key`` before it. Returns
     the partition."""
-    producer = AIOKafkaProducer(bootstrap_servers=settings.broker_url)
-    await producer.start()
-    try:
-        partitions = await producer.partitions_for(settings.topic(topic))
-        sent = await producer.send_and_wait(settings.topic(topic), value, key=key)
-    finally:
-        await producer.stop()
-    wanted = partition_of(after_key, len(partitions))
+    [sent] = await produce(settings, topic, [(key, value)])
+    partitions = next(spec.partitions for spec in topics.ALL_TOPICS if spec.name == topic)
+    wanted = partition_of(after_key, partitions)
     assert sent.partition == wanted, (
         f"sentinel {key!r} went to partition {sent.partition}, {after_key!r} to {wanted}: "
         "it proves nothing about the events it should follow"

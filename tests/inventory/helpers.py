@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
 from shared.events import topics
 from shared.events.codec import wrap
@@ -23,7 +23,7 @@ from shared.events.payloads import (
     OrderPlaced,
 )
 from shared.settings import Settings
-from tests.support import bearer, eventually, tokens
+from tests.support import bearer, eventually, produce, tokens
 
 # One community in district "east", served by a station, two east centres, a west centre
 # and the city reserve. Distances from C-E1: DC-E1 ~3 km, DC-E2 ~13 km, DC-W1 ~17 km.
@@ -127,13 +127,7 @@ def cancelled(order_id: str) -> OrderCancelled:
 
 
 async def produce_raw(settings: Settings, topic: str, messages: list[tuple[bytes | None, bytes]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.broker_url, linger_ms=5)
-    await producer.start()
-    try:
-        futures = [await producer.send(settings.topic(topic), value, key=key) for key, value in messages]
-        await asyncio.gather(*futures)
-    finally:
-        await producer.stop()
+    await produce(settings, topic, messages)
 
 
 async def produce_payloads(settings: Settings, payloads: Sequence[EventPayload]) -> None:

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
-
-from aiokafka import AIOKafkaProducer
 
 from shared.events.codec import wrap
 from shared.events.payloads import (
@@ -18,22 +15,25 @@ from shared.events.payloads import (
 )
 from shared.messaging.kafka import ensure_topics
 from shared.settings import Settings
+from tests.support import produce
 
 
 async def publish(settings: Settings, *payloads: EventPayload) -> None:
     await ensure_topics(settings)
-    producer = AIOKafkaProducer(bootstrap_servers=settings.broker_url)
-    await producer.start()
-    try:
-        # Sent in order (per partition, the order of the calls), acknowledged together.
-        sent = [
-            await producer.send(settings.topic(p.TOPIC.name), wrap(p, source="test/peer").to_bytes(),
-                                key=p.key().encode())
-            for p in payloads
-        ]
-        await asyncio.gather(*sent)
-    finally:
-        await producer.stop()
+    # One topic after another would reorder events across topics: a run per topic, in order.
+    run: list[EventPayload] = []
+    for payload in payloads:
+        if run and run[0].TOPIC.name != payload.TOPIC.name:
+            await _send(settings, run)
+            run = []
+        run.append(payload)
+    if run:
+        await _send(settings, run)
+
+
+async def _send(settings: Settings, run: list[EventPayload]) -> None:
+    await produce(settings, run[0].TOPIC.name,
+                  [(p.key().encode(), wrap(p, source="test/peer").to_bytes()) for p in run])
 
 
 def small_city() -> list[EventPayload]:

@@ -213,7 +213,13 @@ def derived_penalty(priority: Priority | str, waiting_s: int) -> int:
 def orders_penalty(orders: Iterable[tuple[Priority | str, int]]) -> int:
     """Drop penalty of a stop: the sum over its ``(priority, waiting_s)`` orders of each
     order's :func:`derived_penalty`, capped at :data:`MAX_DROP_PENALTY`."""
-    return min(MAX_DROP_PENALTY, sum(derived_penalty(p, w) for p, w in orders))
+    return summed_penalty(derived_penalty(p, w) for p, w in orders)
+
+
+def summed_penalty(penalties: Iterable[int]) -> int:
+    """The drop penalty of a stop made of parts (orders, or stops merged again): their sum,
+    capped at :data:`MAX_DROP_PENALTY`."""
+    return min(MAX_DROP_PENALTY, sum(penalties))
 
 
 @dataclass(frozen=True, eq=False)

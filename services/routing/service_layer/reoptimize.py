@@ -17,7 +17,7 @@ from services.routing.adapters.orm import Plan
 from services.routing.domain.plan_result import PlanResult
 from services.routing.domain.planning import StopMeta, build_problem
 from services.routing.engine import RELOAD_TOKEN, Problem, Stop, TimeWindow
-from services.routing.engine.model import MAX_DROP_PENALTY
+from services.routing.engine.model import summed_penalty
 from services.routing.service_layer.fleet_state import recorded_stops
 from services.routing.service_layer.loading import (
     Horizon,
@@ -135,7 +135,7 @@ def _merged(parts: list[Stop]) -> Stop:
     return replace(
         parts[0], priority=most_urgent(p.priority for p in parts),
         # Each part carries its own orders' weight: the merged stop carries all of them.
-        drop_penalty=min(sum(p.penalty for p in parts), MAX_DROP_PENALTY),
+        drop_penalty=summed_penalty(p.penalty for p in parts),
         demand_kg=round(sum(p.demand_kg for p in parts), 3),
         demand_l=round(sum(p.demand_l for p in parts), 3),
         order_ids=tuple(sorted(o for p in parts for o in p.order_ids)),
