@@ -132,6 +132,10 @@ def test_deadline(params: SolveParams) -> None:
     impossible = [stops[0], replace(stops[1], deadline_s=7 * H + 300)]
     s2 = solve(problem([vehicle(shift_start_s=7 * H)], impossible, [10.0, 10.0]), params)
     assert reasons(s2) == {"X": "deadline_unreachable"}
+    # A deadline already past when the shift starts: the deadline is the reason, not the fleet.
+    overnight = [stops[0], replace(stops[1], deadline_s=5 * H)]
+    s3 = solve(problem([vehicle(shift_start_s=7 * H)], overnight, [10.0, 10.0]), params)
+    assert reasons(s3) == {"X": "deadline_unreachable"}
     assert not solve(p, params).unassigned
 
 
