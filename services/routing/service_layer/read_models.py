@@ -1,14 +1,13 @@
 """Event handlers that keep routing's read models: communities, catalog, demand.
 
 Demand rows (one per order, every order passes twice) are written through
-``adapters.demand.DemandStore``'s driver-level statements; the rare catalog, depot and
+the unit of work's ``demand_store`` (driver-level statements, ``adapters.demand``); the rare catalog, depot and
 community definitions through the ORM."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from services.routing.adapters.demand import DemandStore
 from services.routing.adapters.orm import Community, Depot, Sku, VehiclePosition
 from services.routing.domain.demand import CANCELLED, PLACED, next_status
 from services.routing.service_layer.unit_of_work import RoutingUnitOfWork
@@ -60,14 +59,14 @@ def depot_defined(uow: RoutingUnitOfWork, payload: DepotDefined, _e: CloudEvent)
 def order_placed(uow: RoutingUnitOfWork, payload: OrderPlaced, _e: CloudEvent) -> None:
     # One upsert: a new row is placed; a known one (even a remembered cancel) takes the
     # priority and time, and keeps the lines it already has.
-    DemandStore(uow.session).record_placed(
+    uow.demand_store.record_placed(
         payload.order_id, community_id=payload.community_id, priority=payload.priority,
         placed_at=payload.placed_at, lines=[line.model_dump() for line in payload.items],
     )
 
 
 def stock_reserved(uow: RoutingUnitOfWork, payload: StockReserved, _e: CloudEvent) -> None:
-    store = DemandStore(uow.session)
+    store = uow.demand_store
     current = store.status(payload.order_id)
     # An order routing has not seen placed yet counts as placed.
     status = next_status(PLACED if current is None else current, "reserved")
@@ -85,7 +84,7 @@ def stock_reserved(uow: RoutingUnitOfWork, payload: StockReserved, _e: CloudEven
 
 
 def _transition(uow: RoutingUnitOfWork, order_id: str, happened: str) -> None:
-    store = DemandStore(uow.session)
+    store = uow.demand_store
     current = store.status(order_id)
     if current is None:
         if happened == "cancelled":
