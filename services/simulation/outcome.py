@@ -8,6 +8,7 @@ delivered at most once; the stock ledger balances per (depot, SKU).
 from __future__ import annotations
 
 import json
+import logging
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta, tzinfo
@@ -23,6 +24,8 @@ from services.simulation.driver import DriverLog
 from shared.clock import as_utc
 from shared.events import topics
 from shared.settings import Settings
+
+logger = logging.getLogger(__name__)
 
 MEDICAL_SLA = MEDICINE_SLA  # the promise the plans are built for
 VULNERABLE_LIMIT = timedelta(hours=24)
@@ -201,17 +204,27 @@ def _ids_per_order(events: Iterable[dict[str, Any]], type_: str) -> dict[str, se
     return ids
 
 
+#: Each stock row beside the sums of its ledger, in one statement: one snapshot of both, so
+#: a shipment committed while the outcome is read cannot fall between two reads.
+_STOCK_AGAINST_LEDGER = (
+    "SELECT s.depot_id, s.sku, s.on_hand, s.reserved, COALESCE(l.on_hand, 0) AS ledger_on_hand, "
+    "COALESCE(l.reserved, 0) AS ledger_reserved FROM stock s LEFT JOIN ("
+    "SELECT depot_id, sku, SUM(on_hand_delta) AS on_hand, SUM(reserved_delta) AS reserved "
+    "FROM stock_ledger GROUP BY depot_id, sku) l ON l.depot_id = s.depot_id AND l.sku = s.sku"
+)
+
+
 def _stock_conserved(settings: Settings) -> bool:
     """Every (depot, SKU): on hand and reserved are the sums of the ledger, and never oversold."""
-    ledger = {(r.depot_id, r.sku): (r.on_hand, r.reserved) for r in query(
-        settings, "inventory", "SELECT depot_id, sku, SUM(on_hand_delta) AS on_hand, SUM(reserved_delta) AS reserved "
-                               "FROM stock_ledger GROUP BY depot_id, sku")}
-    for row in query(settings, "inventory", "SELECT depot_id, sku, on_hand, reserved FROM stock"):
-        if ledger.get((row.depot_id, row.sku), (0, 0)) != (row.on_hand, row.reserved):
-            return False
-        if not 0 <= row.reserved <= row.on_hand:
-            return False
-    return True
+    off = [
+        row for row in query(settings, "inventory", _STOCK_AGAINST_LEDGER)
+        if (row.on_hand, row.reserved) != (row.ledger_on_hand, row.ledger_reserved)
+        or not 0 <= row.reserved <= row.on_hand
+    ]
+    for row in off[:10]:
+        logger.warning("stock not conserved at %s/%s: on hand %s reserved %s, ledger %s/%s", row.depot_id, row.sku,
+                    row.on_hand, row.reserved, row.ledger_on_hand, row.ledger_reserved)
+    return not off
 
 
 def targets(figures: dict[str, Any], late_medical_hours: Counter[int]) -> list[dict[str, Any]]:
