@@ -3,9 +3,9 @@ and a unit of work, and every write is one transaction (state, timeline row and 
 event together). Entrypoints import the families through this index.
 """
 
+from services.orders.service_layer.pipelined_placing import OrderPlacement
 from services.orders.service_layer.placing import (
     OrderIntake,
-    OrderPlacement,
     Placed,
     place_order,
     place_orders,
