@@ -26,9 +26,11 @@ import numpy as np
 import pyvrp
 from pyvrp.stop import MaxIterations, MultipleCriteria, StoppingCriterion
 
-from .build import RELOAD
+from .build import RELOAD, build_solution
 from .instance import Instance, depots_with_room, eligible, scaled_capacity, scaled_demand
 from .model import MAX_TIME_S
+from .repair import repair, sequences_of
+from .solution import Solution
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +38,13 @@ log = logging.getLogger(__name__)
 UNREACHABLE = 10 * MAX_TIME_S
 #: PyVRP's CostEvaluator.cost() of an infeasible solution is "a very large number".
 INFEASIBLE_COST = 2**60
+#: A search without a new best for this share of the budget (at least STALL_MIN_S) while its
+#: plan drops pieces hands over to the repair pass, which gets at most REPAIR_SHARE of the
+#: time left (and REPAIR_MAX_S).
+STALL_SHARE = 0.08
+STALL_MIN_S = 0.5
+REPAIR_SHARE = 0.25
+REPAIR_MAX_S = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +62,8 @@ class _Mapping:
     type_members: list[list[int]]
     #: Sum of the prizes of optional pieces: what dropping everything would cost.
     optional_total: int
+    #: piece -> its clients, one per receiving window (in the piece's window order).
+    piece_clients: list[list[int]]
 
 
 def build_data(inst: Instance, *, required: bool | None = None) -> _Mapping:
@@ -68,6 +79,7 @@ def build_data(inst: Instance, *, required: bool | None = None) -> _Mapping:
 
     clients: list[pyvrp.Client] = []
     client_piece: list[int] = []
+    piece_clients: list[list[int]] = []
     groups: list[pyvrp.ClientGroup] = []
     optional_total = 0
     for x, p in enumerate(inst.pieces):
@@ -91,6 +103,7 @@ def build_data(inst: Instance, *, required: bool | None = None) -> _Mapping:
                 )
             )
             client_piece.append(x)
+        piece_clients.append(members)
         if multi:
             groups.append(pyvrp.ClientGroup(members, required=required))
         if multi or not required:
@@ -153,20 +166,50 @@ def build_data(inst: Instance, *, required: bool | None = None) -> _Mapping:
         duration_matrices=matrices,  # type: ignore[arg-type]
         groups=groups,
     )
-    return _Mapping(data, client_piece, type_members, optional_total)
+    return _Mapping(data, client_piece, type_members, optional_total, piece_clients)
 
 
-class _Callbacks(pyvrp.IteratedLocalSearchCallbacks):
-    def __init__(self, report: Callable[[int], None], optional_total: int) -> None:
+class _Watch(pyvrp.IteratedLocalSearchCallbacks):
+    """Reports each new feasible best, and stops a search that has stalled on a plan that
+    drops pieces (``stall_s`` without a new best), so the repair pass can take a turn."""
+
+    def __init__(self, report: Callable[[int], None] | None, optional_total: int, stall_s: float | None) -> None:
         self._report = report
         self._optional_total = optional_total
+        self._stall_s = stall_s
+        self._last_best = time.monotonic()
+        self.dropping = False
+        self.stalled = False
+
+    def dropped(self, solution: pyvrp.Solution) -> int:
+        """The penalty of the pieces ``solution`` leaves out (PyVRP's own "uncollected
+        prizes" would also count the unused window copies)."""
+        return self._optional_total - int(solution.prizes())
 
     def on_best(self, best: pyvrp.Solution) -> None:
+        self._last_best = time.monotonic()
         if best.is_feasible():
-            # Our objective: travel + fixed + penalties of dropped pieces.  PyVRP's
-            # own "uncollected prizes" would also count the unused window copies.
-            dropped = self._optional_total - int(best.prizes())
-            self._report(int(best.distance_cost() + best.fixed_vehicle_cost()) + dropped)
+            dropped = self.dropped(best)
+            self.dropping = dropped > 0
+            if self._report is not None:
+                # Our objective: travel + fixed + penalties of dropped pieces.
+                self._report(int(best.distance_cost() + best.fixed_vehicle_cost()) + dropped)
+
+    def on_repaired(self, objective: int) -> None:
+        self._last_best = time.monotonic()
+        if self._report is not None:
+            self._report(objective)
+
+    def restart(self, start: pyvrp.Solution) -> None:
+        self._last_best = time.monotonic()
+        self.dropping = start.is_feasible() and self.dropped(start) > 0
+        self.stalled = False
+
+    def __call__(self, best_cost: int) -> bool:
+        if self._stall_s is None or not self.dropping:
+            return False
+        self.stalled = time.monotonic() - self._last_best > self._stall_s
+        return self.stalled
 
 
 class _Deadline:
@@ -205,51 +248,27 @@ def _run(
     mapping: _Mapping,
     deadline: float,
     seed: int,
-    on_improvement: Callable[[int], None] | None,
+    watch: _Watch,
     max_iterations: int | None,
     give_up: _GiveUp | None = None,
+    start: pyvrp.Solution | None = None,
 ) -> pyvrp.Result:
     # A fresh ILS params object: SolveParams' default one is shared module state.
-    callbacks = _Callbacks(on_improvement, mapping.optional_total) if on_improvement is not None else None
-    params = pyvrp.SolveParams(ils=pyvrp.IteratedLocalSearchParams(callbacks=callbacks))  # type: ignore[arg-type]
-    criteria: list[StoppingCriterion] = [_Deadline(deadline)]
+    params = pyvrp.SolveParams(ils=pyvrp.IteratedLocalSearchParams(callbacks=watch))  # type: ignore[arg-type]
+    criteria: list[StoppingCriterion] = [_Deadline(deadline), watch]
     if max_iterations is not None:
         criteria.append(MaxIterations(max_iterations))
     if give_up is not None:
         criteria.append(give_up)
-    return pyvrp.solve(mapping.data, MultipleCriteria(criteria), seed=seed, collect_stats=False, params=params)
+    if start is not None:
+        watch.restart(start)
+    return pyvrp.solve(
+        mapping.data, MultipleCriteria(criteria), seed=seed, collect_stats=False, params=params, initial_solution=start
+    )
 
 
-def solve_pyvrp(
-    inst: Instance,
-    *,
-    time_limit_s: float,
-    seed: int = 0,
-    on_improvement: Callable[[int], None] | None = None,
-    max_iterations: int | None = None,
-) -> PyvrpResult | None:
-    """Iterated local search for ``time_limit_s``; ``None`` when no feasible plan was found.
-
-    At every depot whose fleet looks large enough (:func:`.instance.depots_with_room`),
-    stops are first made *required* (PyVRP's strongest mode); the other depots'
-    stops are optional with their penalties.  If that run is still infeasible at
-    40 % of the budget - some stop really must be dropped - the rest of the budget
-    goes to the prize-collecting model, where every stop is optional.
-    """
-    # Model building counts against the budget too; keep a little for the caller.
-    deadline = time.monotonic() + max(0.05, time_limit_s - 0.05)
-    mapping = build_data(inst)
-    required = bool(depots_with_room(inst))
-    give_up = _GiveUp(0.4 * time_limit_s) if required else None
-    result = _run(mapping, deadline, seed, on_improvement, max_iterations, give_up)
-    if required and not result.best.is_feasible() and deadline - time.monotonic() > 0.05:
-        log.info("PyVRP: required-stops model infeasible; switching to optional stops")
-        mapping = build_data(inst, required=False)
-        result = _run(mapping, deadline, seed, on_improvement, max_iterations)
-    best = result.best
-    if not best.is_feasible():
-        log.info("PyVRP found no feasible plan")
-        return None
+def _sequences(mapping: _Mapping, best: pyvrp.Solution) -> tuple[dict[int, list[int]], dict[int, int]]:
+    """PyVRP's routes as our vehicles' piece sequences (``RELOAD`` between trips) and starts."""
     free = [list(m) for m in mapping.type_members]
     seqs: dict[int, list[int]] = {}
     starts: dict[int, int] = {}
@@ -266,4 +285,97 @@ def solve_pyvrp(
             seq.append(mapping.client_piece[act.idx])
         seqs[vi] = seq
         starts[vi] = int(route.start_time())
-    return PyvrpResult(seqs, starts, int(result.cost()))
+    return seqs, starts
+
+
+def _as_pyvrp(mapping: _Mapping, inst: Instance, plan: Solution) -> pyvrp.Solution:
+    """Our plan as a PyVRP solution: each visit becomes the client of the window it is served in."""
+    problem = inst.problem
+    type_of = {vi: t for t, members in enumerate(mapping.type_members) for vi in members}
+    routes = []
+    for r in plan.routes:
+        vi = problem.vehicle_index(r.vehicle_id)
+        depot = pyvrp.Activity(pyvrp.ActivityType.DEPOT, problem.depot_index(problem.vehicles[vi].depot_id))
+        activities = []
+        trip = 0
+        for vis in r.visits:
+            if vis.trip != trip:
+                activities.append(depot)
+                trip = vis.trip
+            x = inst.pieces_of[vis.stop_id][vis.part]
+            copies = mapping.piece_clients[x]
+            k = min(problem.stop(vis.stop_id).windows.index(vis.window), len(copies) - 1)
+            activities.append(pyvrp.Activity(pyvrp.ActivityType.CLIENT, copies[k]))
+        routes.append(pyvrp.Route(mapping.data, activities, type_of[vi]))
+    return pyvrp.Solution(mapping.data, routes)
+
+
+def _searched(
+    inst: Instance, mapping: _Mapping, result: pyvrp.Result, deadline: float, seed: int, watch: _Watch
+) -> tuple[Solution | None, pyvrp.Result]:
+    """Search and repair in turns until ``deadline``: when PyVRP stalls on a plan that drops
+    pieces, :func:`.repair.repair` re-inserts what it can (moves a local search does not
+    find: a big piece into a truck whose other stops go elsewhere), and PyVRP starts again
+    from the repaired plan. Returns the best checked plan of all turns."""
+    best: Solution | None = None
+    turn = 0
+    while True:
+        plan = None
+        if result.best.is_feasible():
+            seqs, starts = _sequences(mapping, result.best)
+            plan = build_solution(inst, seqs, source="pyvrp", start_hints=starts)
+            if plan.is_feasible() and (best is None or plan.cost < best.cost):
+                best = plan
+        left = deadline - time.monotonic()
+        if not watch.stalled or plan is None or left < STALL_MIN_S:
+            return best, result
+        repaired = repair(inst, seqs, time.monotonic() + min(REPAIR_MAX_S, REPAIR_SHARE * left))
+        start = result.best
+        if repaired is not None:
+            fixed = build_solution(inst, repaired, source="pyvrp", start_hints=starts)
+            if fixed.is_feasible() and fixed.cost < plan.cost:
+                if best is None or fixed.cost < best.cost:
+                    best = fixed
+                watch.on_repaired(fixed.cost - inst.rejected_penalty)
+                start = _as_pyvrp(mapping, inst, fixed)
+        turn += 1
+        result = _run(mapping, deadline, seed + turn, watch, None, start=start)
+
+
+def solve_pyvrp(
+    inst: Instance,
+    *,
+    time_limit_s: float,
+    seed: int = 0,
+    on_improvement: Callable[[int], None] | None = None,
+    max_iterations: int | None = None,
+) -> PyvrpResult | None:
+    """Iterated local search for ``time_limit_s``; ``None`` when no feasible plan was found.
+
+    At every depot whose fleet looks large enough (:func:`.instance.depots_with_room`),
+    stops are first made *required* (PyVRP's strongest mode); the other depots'
+    stops are optional with their penalties.  If that run is still infeasible at
+    40 % of the budget - some stop really must be dropped - the rest of the budget
+    goes to the prize-collecting model, where every stop is optional.  A search that
+    stalls on a plan that drops pieces takes turns with the repair pass (:func:`_searched`);
+    with ``max_iterations`` (the deterministic mode) it runs in one go.
+    """
+    # Model building counts against the budget too; keep a little for the caller.
+    deadline = time.monotonic() + max(0.05, time_limit_s - 0.05)
+    stall_s = None if max_iterations is not None else max(STALL_MIN_S, STALL_SHARE * time_limit_s)
+    mapping = build_data(inst)
+    watch = _Watch(on_improvement, mapping.optional_total, stall_s)
+    required = bool(depots_with_room(inst))
+    give_up = _GiveUp(0.4 * time_limit_s) if required else None
+    result = _run(mapping, deadline, seed, watch, max_iterations, give_up)
+    if required and not result.best.is_feasible() and deadline - time.monotonic() > 0.05:
+        log.info("PyVRP: required-stops model infeasible; switching to optional stops")
+        mapping = build_data(inst, required=False)
+        watch = _Watch(on_improvement, mapping.optional_total, stall_s)
+        result = _run(mapping, deadline, seed, watch, max_iterations)
+    best, result = _searched(inst, mapping, result, deadline, seed, watch)
+    if best is None:
+        log.info("PyVRP found no feasible plan")
+        return None
+    seqs, starts = sequences_of(inst, best)
+    return PyvrpResult(seqs, starts, best.cost)
