@@ -11,6 +11,11 @@ compared with a long run:
 
     python bench/city.py                          # budgets 10,30,60 s + 300 s long run
     python bench/city.py --budgets 5,10 --long 30 --stops 300
+    python bench/city.py --replan 0.05 --budgets 10   # warm start against cold on a changed day
+
+``--replan SHARE`` measures the operations loop's case: a plan is made, then SHARE of the stops
+are gone and as many new ones have come; the changed day is solved cold and warm-started from
+the first plan, at each budget, in the same run.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import argparse
 import random
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -28,6 +34,7 @@ from services.routing.engine import (
     Location,
     Problem,
     Progress,
+    Solution,
     SolveParams,
     Stop,
     TimeWindow,
@@ -110,10 +117,26 @@ def make_city(n_stops: int = 1000, seed: int = 7) -> Problem:
     return Problem(tuple(depots), tuple(vehicles), tuple(stops))
 
 
-def run(problem: Problem, budget: float, seed: int, strategy: str) -> dict[str, object]:
+def changed_day(problem: Problem, share: float, seed: int = 11) -> Problem:
+    """``problem`` a little later: ``share`` of its stops served or cancelled, as many new."""
+    rng = random.Random(seed)
+    n = round(share * len(problem.stops))
+    kept = rng.sample(problem.stops, len(problem.stops) - n)
+    fresh = make_city(len(problem.stops), seed=seed).stops[:n]
+    new = [
+        replace(s, id=f"N{k:04d}", order_ids=tuple(f"N{k:04d}-{j}" for j in range(len(s.order_ids))))
+        for k, s in enumerate(fresh)
+    ]
+    return replace(problem, stops=tuple(sorted(kept, key=lambda s: s.id)) + tuple(new), matrix=None)
+
+
+def run(
+    problem: Problem, budget: float, seed: int, strategy: str, warm_start: Solution | None = None
+) -> dict[str, object]:
     events: list[Progress] = []
     t0 = time.monotonic()
-    sol = solve(problem, SolveParams(time_limit_s=budget, seed=seed, strategy=strategy), on_progress=events.append)  # type: ignore[arg-type]
+    params = SolveParams(time_limit_s=budget, seed=seed, strategy=strategy)  # type: ignore[arg-type]
+    sol = solve(problem, params, on_progress=events.append, warm_start=warm_start)
     wall = time.monotonic() - t0
     rep = check_solution(problem, sol)
     codes: dict[str, int] = {}
@@ -129,7 +152,26 @@ def run(problem: Problem, budget: float, seed: int, strategy: str) -> dict[str, 
         "unassigned": codes,
         "ok": rep.ok and sol.is_feasible(),
         "source": sol.source,
+        "solution": sol,
     }
+
+
+def replan(problem: Problem, share: float, budgets: list[float], seed: int, strategy: str) -> None:
+    first = run(problem, budgets[0], seed, strategy)
+    later = changed_day(problem, share)
+    print(f"first plan ({budgets[0]:.0f} s): cost {first['cost']}; then {share:.0%} of the stops replaced")
+    print(
+        f"{'budget s':>8} {'cold cost':>12} {'warm cost':>12} {'warm vs cold':>12} "
+        f"{'cold 1st s':>10} {'warm 1st s':>10}"
+    )
+    for b in budgets:
+        cold = run(later, b, seed, strategy)
+        warm = run(later, b, seed, strategy, warm_start=first["solution"])  # type: ignore[arg-type]
+        gap = 100 * (warm["cost"] - cold["cost"]) / cold["cost"]  # type: ignore[operator]
+        print(
+            f"{b:8.0f} {cold['cost']:12d} {warm['cost']:12d} {gap:11.2f}% {cold['first']:10.2f} {warm['first']:10.2f}"
+            f"   ok {cold['ok']}/{warm['ok']}"
+        )
 
 
 def main() -> None:
@@ -139,6 +181,7 @@ def main() -> None:
     ap.add_argument("--long", type=float, default=300.0, help="reference long run (0 = skip)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--strategy", default="auto", help="auto, ortools, pyvrp, portfolio")
+    ap.add_argument("--replan", type=float, default=0.0, help="share of stops replaced: warm start against cold")
     args = ap.parse_args()
 
     t0 = time.monotonic()
@@ -148,6 +191,9 @@ def main() -> None:
         f"(built in {time.monotonic() - t0:.1f} s), strategy {args.strategy}"
     )
     budgets = [float(b) for b in args.budgets.split(",") if b.strip()]
+    if args.replan > 0:
+        replan(problem, args.replan, budgets, args.seed, args.strategy)
+        return
     if args.long > 0:
         budgets.append(args.long)
     rows = [run(problem, b, args.seed, args.strategy) for b in budgets]

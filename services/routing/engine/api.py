@@ -13,6 +13,7 @@ from .model import Problem, ProgressCallback, SolveParams
 from .ortools_solver import solve_ortools
 from .progress import Reporter
 from .solution import Solution
+from .warm import warm_sequences
 
 log = logging.getLogger(__name__)
 
@@ -24,12 +25,16 @@ def solve(
     problem: Problem,
     params: SolveParams | None = None,
     on_progress: ProgressCallback | None = None,
+    warm_start: Solution | None = None,
 ) -> Solution:
     """Best plan found within ``params.time_limit_s``; always returns a checked plan.
 
     Every returned solution has been through :func:`check_solution`; if no
     engine produced a valid plan, an all-unassigned plan is returned instead
     (which is feasible: every stop is then reported with a reason).
+
+    ``warm_start``: an earlier plan of (mostly) the same day. What still holds of it, with
+    the new stops inserted, is where PyVRP starts searching (:mod:`.warm`).
     """
     params = params or SolveParams()
     started = time.monotonic()
@@ -39,7 +44,8 @@ def solve(
         sol = build_solution(inst, {}, source="none")
         reporter.improvement(sol.cost, "none", absolute=True)
         return sol
-    return portfolio.run(inst, params, reporter, started)
+    start = warm_sequences(inst, warm_start, params.time_limit_s) if warm_start is not None else None
+    return portfolio.run(inst, params, reporter, started, start)
 
 
 def reoptimize(

@@ -37,7 +37,7 @@ from .instance import Instance, fleet_has_room
 from .model import SolveParams
 from .ortools_solver import solve_ortools
 from .progress import Reporter
-from .repair import repair, sequences_of
+from .repair import Seqs, repair, sequences_of
 from .solution import Solution
 
 log = logging.getLogger(__name__)
@@ -159,7 +159,9 @@ def _ortools_inline(inst: Instance, params: SolveParams, reporter: Reporter, bud
     return build_solution(inst, res.sequences, source="ortools", start_hints=res.start_hints)
 
 
-def _pyvrp_inline(inst: Instance, params: SolveParams, reporter: Reporter, budget: float) -> Solution | None:
+def _pyvrp_inline(
+    inst: Instance, params: SolveParams, reporter: Reporter, budget: float, start: Seqs | None = None
+) -> Solution | None:
     from .pyvrp_solver import solve_pyvrp  # lazily: OR-Tools-only callers never pay for the import
 
     res = solve_pyvrp(
@@ -168,14 +170,19 @@ def _pyvrp_inline(inst: Instance, params: SolveParams, reporter: Reporter, budge
         seed=params.seed,
         on_improvement=lambda c: reporter.improvement(c, "pyvrp"),
         max_iterations=params.iterations,
+        start=start,
     )
     if res is None:
         return None
     return build_solution(inst, res.sequences, source="pyvrp", start_hints=res.start_hints)
 
 
-def run(inst: Instance, params: SolveParams, reporter: Reporter, started: float) -> Solution:
-    """Solve within ``params.time_limit_s`` counted from ``started`` (monotonic clock)."""
+def run(
+    inst: Instance, params: SolveParams, reporter: Reporter, started: float, start: Seqs | None = None
+) -> Solution:
+    """Solve within ``params.time_limit_s`` counted from ``started`` (monotonic clock).
+
+    ``start``: sequences PyVRP starts from (a warm start); they are a candidate plan too."""
     # Keep back the time to build and check the plans (grows with size).
     margin = FINISH_MARGIN_S + FINISH_PER_PIECE_S * len(inst.pieces)
     repair_s = 0.0 if fleet_has_room(inst) else min(REPAIR_MAX_S, REPAIR_SHARE * params.time_limit_s)
@@ -189,18 +196,23 @@ def run(inst: Instance, params: SolveParams, reporter: Reporter, started: float)
         parallel = params.workers >= 1 and (os.cpu_count() or 1) >= 2 and params.time_limit_s >= PORTFOLIO_MIN_S
         strategy = "portfolio" if parallel else "sequential"
     candidates: list[Solution | None] = []
+    if start:
+        warm = build_solution(inst, start, source="warm")
+        if warm.is_feasible():
+            reporter.improvement(warm.cost, warm.source, absolute=True)
+        candidates.append(warm)
     if strategy == "ortools":
         candidates.append(_ortools_inline(inst, params, reporter, left()))
     elif strategy == "pyvrp":
-        candidates.append(_pyvrp_inline(inst, params, reporter, left()))
+        candidates.append(_pyvrp_inline(inst, params, reporter, left(), start))
     elif strategy == "sequential":
         # One core or a short budget: core B's recipe, in this process.
         share = ORTOOLS_SHARE if fleet_has_room(inst) else 1.0
         candidates.append(_ortools_inline(inst, params, reporter, left() * share))
         if left() > 0.2:
-            candidates.append(_pyvrp_inline(inst, replace(params, seed=params.seed + 1), reporter, left()))
+            candidates.append(_pyvrp_inline(inst, replace(params, seed=params.seed + 1), reporter, left(), start))
     else:
-        candidates.extend(_portfolio(inst, params, reporter, left()))
+        candidates.extend(_portfolio(inst, params, reporter, left(), start))
         if not any(c is not None and c.is_feasible() for c in candidates) and left() > 0.2:
             log.warning("no engine worker delivered a plan; solving in-process with OR-Tools")
             candidates.append(_ortools_inline(inst, params, reporter, left()))
@@ -238,7 +250,9 @@ def _repaired(inst: Instance, candidates: list[Solution], reporter: Reporter, de
     return out
 
 
-def _portfolio(inst: Instance, params: SolveParams, reporter: Reporter, budget: float) -> list[Solution | None]:
+def _portfolio(
+    inst: Instance, params: SolveParams, reporter: Reporter, budget: float, start: Seqs | None
+) -> list[Solution | None]:
     now = time.time()
     deadline = now + budget
     fs = params.first_solution
@@ -256,7 +270,7 @@ def _portfolio(inst: Instance, params: SolveParams, reporter: Reporter, budget: 
     try:
         # Engine A (PyVRP) runs here: no interpreter start-up eaten from its
         # budget, and its Python-level loop leaves the GIL to the pipe reader.
-        out.append(_pyvrp_inline(inst, params, reporter, deadline - time.time()))
+        out.append(_pyvrp_inline(inst, params, reporter, deadline - time.time(), start))
         for engine, payload in child.wait():
             out.append(_from_payload(inst, payload, engine))
     finally:
