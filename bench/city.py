@@ -1,7 +1,8 @@
-"""Lockdown-city benchmark: 1,000 stops with every side constraint of the spec.
+"""Lockdown-city benchmark: 1,000 stops (and a 10-depot city of 3,000) with every side constraint.
 
 Synthetic but shaped like the lockdown reports: 4 district centres, ~1,000
-community stops within ~15 km, two receiving windows for most communities,
+community stops within ~15 km (``--cities 3000x10``: ten centres, six of them on a
+ring), two receiving windows for most communities,
 25 % sealed (closed-loop vehicles only, depot before open stops), cold-chain
 stops (refrigerated vehicles), medicine deadlines (placed + 6 h), priorities
 and waiting ages, some oversized stops (split), multi-trip vans, fixed costs.
@@ -10,7 +11,8 @@ Reports time to the first feasible plan and the cost after each budget,
 compared with a long run:
 
     python bench/city.py                          # budgets 10,30,60 s + 300 s long run
-    python bench/city.py --budgets 5,10 --long 30 --stops 300
+    python bench/city.py --cities 1000x4,3000x10 --long 600   # both cities, one run
+    python bench/city.py --budgets 5,10 --long 30 --cities 300x4
     python bench/city.py --replan 0.05 --budgets 10   # warm start against cold on a changed day
 
 ``--replan SHARE`` measures the operations loop's case: a plan is made, then SHARE of the stops
@@ -21,7 +23,9 @@ the first plan, at each budget, in the same run.
 from __future__ import annotations
 
 import argparse
+import math
 import random
+import resource
 import sys
 import time
 from dataclasses import replace
@@ -47,13 +51,27 @@ H = 3600
 CENTRE = (39.91, 116.40)
 
 
-def make_city(n_stops: int = 1000, seed: int = 7) -> Problem:
+#: The four depots of the 1,000-stop city; a city with more depots adds them on a ring.
+FOUR_DEPOTS = [(0.06, 0.06), (0.06, -0.07), (-0.07, 0.06), (-0.06, -0.06)]
+
+
+def depot_offsets(n_depots: int) -> list[tuple[float, float]]:
+    if n_depots <= len(FOUR_DEPOTS):
+        return FOUR_DEPOTS[:n_depots]
+    ring = n_depots - len(FOUR_DEPOTS)
+    return FOUR_DEPOTS + [
+        (0.12 * math.sin(2 * math.pi * k / ring), 0.15 * math.cos(2 * math.pi * k / ring)) for k in range(ring)
+    ]
+
+
+def make_city(n_stops: int = 1000, seed: int = 7, n_depots: int = 4) -> Problem:
+    """A city of ``n_stops`` gates around ``n_depots`` depots, 22 vehicles per 250 stops."""
     rng = random.Random(seed)
     depots = []
-    for k, (dlat, dlon) in enumerate([(0.06, 0.06), (0.06, -0.07), (-0.07, 0.06), (-0.06, -0.06)]):
+    for k, (dlat, dlon) in enumerate(depot_offsets(n_depots)):
         depots.append(Depot(f"DC-{k}", Location(CENTRE[0] + dlat, CENTRE[1] + dlon), load_s=900))
     vehicles = []
-    per_depot = max(4, round(n_stops / 1000 * 22))
+    per_depot = max(4, round(n_stops / n_depots / 250 * 22))
     for d in depots:
         for j in range(per_depot):
             big = j % 3 == 0
@@ -122,7 +140,7 @@ def changed_day(problem: Problem, share: float, seed: int = 11) -> Problem:
     rng = random.Random(seed)
     n = round(share * len(problem.stops))
     kept = rng.sample(problem.stops, len(problem.stops) - n)
-    fresh = make_city(len(problem.stops), seed=seed).stops[:n]
+    fresh = make_city(len(problem.stops), seed=seed, n_depots=len(problem.depots)).stops[:n]
     new = [
         replace(s, id=f"N{k:04d}", order_ids=tuple(f"N{k:04d}-{j}" for j in range(len(s.order_ids))))
         for k, s in enumerate(fresh)
@@ -176,28 +194,57 @@ def replan(problem: Problem, share: float, budgets: list[float], seed: int, stra
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--stops", type=int, default=1000)
+    ap.add_argument("--cities", default="1000x4", help="comma-separated STOPSxDEPOTS")
     ap.add_argument("--budgets", default="10,30,60", help="comma-separated seconds")
     ap.add_argument("--long", type=float, default=300.0, help="reference long run (0 = skip)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--strategy", default="auto", help="auto, ortools, pyvrp, portfolio")
+    ap.add_argument("--compare", choices=["pyvrp"], help="also solve a plain PyVRP model (bench/pyvrp_peer.py)")
     ap.add_argument("--replan", type=float, default=0.0, help="share of stops replaced: warm start against cold")
     args = ap.parse_args()
 
-    t0 = time.monotonic()
-    problem = make_city(args.stops)
-    print(
-        f"city: {len(problem.stops)} stops, {len(problem.vehicles)} vehicles, {len(problem.depots)} depots "
-        f"(built in {time.monotonic() - t0:.1f} s), strategy {args.strategy}"
-    )
     budgets = [float(b) for b in args.budgets.split(",") if b.strip()]
-    if args.replan > 0:
-        replan(problem, args.replan, budgets, args.seed, args.strategy)
-        return
-    if args.long > 0:
-        budgets.append(args.long)
-    rows = [run(problem, b, args.seed, args.strategy) for b in budgets]
-    ref = rows[-1]["cost"] if args.long > 0 else min(r["cost"] for r in rows)  # type: ignore[type-var]
+    for city in args.cities.split(","):
+        n_stops, n_depots = (int(x) for x in city.lower().split("x"))
+        t0 = time.monotonic()
+        problem = make_city(n_stops, n_depots=n_depots)
+        print(
+            f"city: {len(problem.stops)} stops, {len(problem.vehicles)} vehicles, {len(problem.depots)} depots "
+            f"(built in {time.monotonic() - t0:.1f} s), strategy {args.strategy}"
+        )
+        if args.replan > 0:
+            replan(problem, args.replan, budgets, args.seed, args.strategy)
+        else:
+            report(problem, budgets, args.long, args.seed, args.strategy)
+        if args.compare == "pyvrp":
+            compare(problem, budgets, args.seed, args.strategy)
+        print(f"max RSS so far: this process {_rss_mb(resource.RUSAGE_SELF)} MB, "
+              f"largest child {_rss_mb(resource.RUSAGE_CHILDREN)} MB")
+
+
+def compare(problem: Problem, budgets: list[float], seed: int, strategy: str) -> None:
+    from pyvrp_peer import solve_peer  # only this mode needs the peer
+
+    print("against plain PyVRP on the relaxed model (see bench/pyvrp_peer.py); same objective, same budget")
+    print(f"{'budget s':>8} {'engine cost':>12} {'peer cost':>12} {'engine vs peer':>14} {'peer dropped':>12}")
+    for b in budgets:
+        ours = run(problem, b, seed, strategy)
+        peer = solve_peer(problem, b, seed)
+        if peer["cost"] is None:
+            print(f"{b:8.0f} {ours['cost']:12d} {'infeasible':>12}")
+            continue
+        gap = 100 * (ours["cost"] - peer["cost"]) / peer["cost"]  # type: ignore[operator]
+        print(f"{b:8.0f} {ours['cost']:12d} {peer['cost']:12d} {gap:13.2f}% {peer['dropped']:12d}")
+
+
+def _rss_mb(who: int) -> int:
+    return resource.getrusage(who).ru_maxrss // 1024
+
+
+def report(problem: Problem, budgets: list[float], long: float, seed: int, strategy: str) -> None:
+    runs = [*budgets, long] if long > 0 else budgets
+    rows = [run(problem, b, seed, strategy) for b in runs]
+    ref = rows[-1]["cost"] if long > 0 else min(r["cost"] for r in rows)  # type: ignore[type-var]
     print(
         f"{'budget s':>8} {'wall s':>7} {'1st feas s':>10} {'cost':>12} {'vs long':>8} {'travel h':>9} "
         f"{'veh':>4} {'src':>7} ok  unassigned"
@@ -209,7 +256,6 @@ def main() -> None:
             f"{r['budget']:8.0f} {r['wall']:7.1f} {first:>10} {r['cost']:12d} {gap:7.2f}% {r['travel_h']:9.1f} "
             f"{r['vehicles']:4d} {r['source']:>7} {'yes' if r['ok'] else 'NO':3} {r['unassigned']}"
         )
-
 
 if __name__ == "__main__":
     main()

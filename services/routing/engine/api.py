@@ -6,7 +6,7 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 
-from . import portfolio
+from . import decompose, portfolio
 from .build import RELOAD, build_solution
 from .instance import Instance, compile_problem
 from .model import Problem, ProgressCallback, SolveParams
@@ -35,6 +35,8 @@ def solve(
 
     ``warm_start``: an earlier plan of (mostly) the same day. What still holds of it, with
     the new stops inserted, is where PyVRP starts searching (:mod:`.warm`).
+
+    A large problem over several depots is solved depot by depot (:mod:`.decompose`).
     """
     params = params or SolveParams()
     started = time.monotonic()
@@ -44,8 +46,20 @@ def solve(
         sol = build_solution(inst, {}, source="none")
         reporter.improvement(sol.cost, "none", absolute=True)
         return sol
+    if decompose.worth_decomposing(problem):
+        plan = decompose.solve_by_depot(inst, params, reporter, started, _solve_depot, warm_start)
+        if plan.is_feasible():
+            return plan
+        log.warning("the depots' plans together failed the checker: %s", plan._violations[:5])
+        return build_solution(inst, {}, source="none")
     start = warm_sequences(inst, warm_start, params.time_limit_s) if warm_start is not None else None
     return portfolio.run(inst, params, reporter, started, start)
+
+
+def _solve_depot(
+    problem: Problem, params: SolveParams, on_progress: ProgressCallback, warm_start: Solution | None
+) -> Solution:
+    return solve(problem, params, on_progress, warm_start)
 
 
 def reoptimize(
