@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 DECOMPOSE_MIN_STOPS = 500
 #: Share of the budget for the first round (a plan for every depot), at most FIRST_ROUND_MAX_S ...
 FIRST_ROUND_SHARE = 0.12
-FIRST_ROUND_MAX_S = 3.0
+FIRST_ROUND_MAX_S = 2.0
 #: ... and no depot's first solve shorter than this.
 FIRST_ROUND_MIN_S = 0.3
 
