@@ -54,7 +54,10 @@ def carried_over(inst: Instance, previous: Solution) -> Seqs:
 
 
 def warm_sequences(inst: Instance, previous: Solution, budget_s: float) -> Seqs:
-    """Start sequences for a solve: the previous plan carried over, new stops inserted."""
+    """Start sequences for a solve: the previous plan carried over, new stops inserted
+    (nothing when nothing of it still holds: then the solve starts cold)."""
     seqs = carried_over(inst, previous)
+    if not seqs:
+        return seqs
     inserted = repair(inst, seqs, time.monotonic() + INSERT_SHARE * budget_s)
     return inserted if inserted is not None else seqs

@@ -2,6 +2,11 @@
 
 A solve runs in a child process (``solver_process``) so it never holds the event loop;
 the plan row says ``solving`` with progress until it is ``solved`` or ``failed``.
+
+Each new plan of the same depots and day starts from the last one solved here (the engine's
+warm start): the operations loop and a dispatcher re-plan a mostly unchanged day again and
+again, and the search should spend its seconds improving the day, not finding it again. The
+last plans are kept in memory only; after a restart the first solve is cold.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from zoneinfo import ZoneInfo
 from services.routing.adapters.orm import Plan
 from services.routing.domain.describing import describe_solution
 from services.routing.domain.plan_result import PlanResult
-from services.routing.engine import Progress, SolveParams
+from services.routing.engine import Progress, Solution, SolveParams
 from services.routing.service_layer.access import check_depot_access, visible_plan
 from services.routing.service_layer.loading import Horizon, Loaded, Loader, load_problem
 from services.routing.service_layer.reoptimize import build_reoptimization
@@ -53,13 +58,16 @@ class Planner:
         self._max_time_s = max_time_s
         self._solver = solver
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        #: The last solution per (depots, service date): the next plan's warm start.
+        self._last: dict[tuple[tuple[str, ...], date], Solution] = {}
 
     async def request(self, command: RequestPlan, principal: Principal) -> Plan:
         """Create the plan and solve it in the background; the plan row says how it goes."""
         plan = await asyncio.to_thread(self._create, command, principal)
         params = SolveParams(time_limit_s=command.time_limit_s, seed=command.seed)
+        day = (tuple(sorted(command.depot_ids)), command.service_date)
         self._tasks[plan.id] = asyncio.create_task(
-            self._solve(plan.id, command.service_date, params, lambda: self._load(command)))
+            self._solve(plan.id, command.service_date, params, lambda: self._load(command), day))
         return plan
 
     async def solved(self, plan: Plan) -> Plan:
@@ -125,7 +133,11 @@ class Planner:
         self._tasks[child.id] = asyncio.create_task(self._solve(child.id, child.service_date, params, load))
         return child
 
-    async def _solve(self, plan_id: str, service_date: date, params: SolveParams, load: Loader) -> None:
+    async def _solve(
+        self, plan_id: str, service_date: date, params: SolveParams, load: Loader,
+        day: tuple[tuple[str, ...], date] | None = None,
+    ) -> None:
+        """``day``: depots and date whose last solution warm-starts this one (None: cold)."""
         started = time.monotonic()
         saving: asyncio.Future[None] | None = None
         try:
@@ -142,7 +154,11 @@ class Planner:
                 last_write = now
                 saving = asyncio.ensure_future(asyncio.to_thread(self._save_progress, plan_id, progress))
 
-            solution = await self._solver(loaded.problem, params, on_progress, fixed=loaded.fixed)
+            warm = self._last.get(day) if day is not None else None
+            solution = await self._solver(loaded.problem, params, on_progress, fixed=loaded.fixed, warm_start=warm)
+            if day is not None:
+                self._last = {k: v for k, v in self._last.items() if k[1] >= service_date}  # past days go
+                self._last[day] = solution
             if saving is not None:
                 await saving
             result = replace(describe_solution(

@@ -25,12 +25,12 @@ ProgressCallback = Callable[[Progress], None]
 class Solver(Protocol):
     async def __call__(
         self, problem: Problem, params: SolveParams, on_progress: ProgressCallback,
-        *, fixed: dict[str, list[str]] | None = None,
+        *, fixed: dict[str, list[str]] | None = None, warm_start: Solution | None = None,
     ) -> Solution: ...
 
 
 def _child(connection: Connection, mode: str, problem: Problem, params: SolveParams,
-           fixed: dict[str, list[str]] | None) -> None:
+           fixed: dict[str, list[str]] | None, warm_start: Solution | None) -> None:
     from services.routing import engine
 
     def report(progress: Progress) -> None:
@@ -40,7 +40,7 @@ def _child(connection: Connection, mode: str, problem: Problem, params: SolvePar
         if mode == "reoptimize":
             solution = engine.reoptimize(problem, fixed or {}, params, on_progress=report)
         else:
-            solution = engine.solve(problem, params, on_progress=report)
+            solution = engine.solve(problem, params, on_progress=report, warm_start=warm_start)
         connection.send(("solution", solution))
     except Exception as exc:  # the parent turns this into a failed plan
         connection.send(("error", f"{type(exc).__name__}: {exc}"))
@@ -54,12 +54,13 @@ async def solve_in_child(
     on_progress: ProgressCallback,
     *,
     fixed: dict[str, list[str]] | None = None,
+    warm_start: Solution | None = None,
 ) -> Solution:
     context = multiprocessing.get_context("spawn")
     receiver, sender = context.Pipe(duplex=False)
     mode = "reoptimize" if fixed is not None else "solve"
     process = context.Process(
-        target=_child, args=(sender, mode, problem, params, fixed), name="lifeline-solver"
+        target=_child, args=(sender, mode, problem, params, fixed, warm_start), name="lifeline-solver"
     )
     # Starting a spawned child writes its pickled arguments down a pipe, which blocks until
     # the child (importing the engine) reads them: a thread, so the event loop never waits.
@@ -92,12 +93,14 @@ def _receive(connection: Connection) -> Any:
         return ("error", "the solver process ended without an answer")
 
 
-def _solve_here(problem: Problem, params: SolveParams, fixed: dict[str, list[str]] | None) -> Solution:
+def _solve_here(
+    problem: Problem, params: SolveParams, fixed: dict[str, list[str]] | None, warm_start: Solution | None
+) -> Solution:
     from services.routing import engine
 
     if fixed is not None:
         return engine.reoptimize(problem, fixed, params)
-    return engine.solve(problem, params)
+    return engine.solve(problem, params, warm_start=warm_start)
 
 
 class SolverPool:
@@ -109,12 +112,13 @@ class SolverPool:
 
     async def __call__(
         self, problem: Problem, params: SolveParams, on_progress: ProgressCallback,
-        *, fixed: dict[str, list[str]] | None = None,
+        *, fixed: dict[str, list[str]] | None = None, warm_start: Solution | None = None,
     ) -> Solution:
         if self._pool is None:
             self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._pool, _solve_here, problem, params, fixed)
+            return await asyncio.get_running_loop().run_in_executor(
+                self._pool, _solve_here, problem, params, fixed, warm_start)
         except BrokenProcessPool:
             self._pool = None  # the child died (killed, out of memory): the next solve starts a new one
             raise
