@@ -17,13 +17,27 @@ peer find a cheaper plan that the real rules forbid.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import numpy as np
 import pyvrp
 from pyvrp.stop import MaxRuntime
 
-from services.routing.engine import Problem
+from services.routing.engine import Problem, TimeWindow
 from services.routing.engine.instance import Instance, compile_problem, scaled_capacity, scaled_demand
+
+
+def coinciding(problem: Problem) -> Problem:
+    """``problem`` with only what the peer's model expresses: one depot's city without cold
+    chain, sealed gates or second windows (each stop keeps its windows' hull), so that both
+    solve the very same problem and the engine must be no worse."""
+    if len(problem.depots) != 1:
+        raise ValueError("the rules coincide on one depot only (the peer lets any van serve any stop)")
+    stops = tuple(
+        replace(s, refrigerated=False, sealed=False, windows=(TimeWindow(s.windows[0].start_s, s.windows[-1].end_s),))
+        for s in problem.stops
+    )
+    return replace(problem, stops=stops)
 
 
 def relaxed_model(inst: Instance) -> pyvrp.ProblemData:
