@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -61,6 +62,26 @@ def _depot_known(app: FastAPI, depot_id: str) -> bool:
         return uow.session.get(Depot, depot_id) is not None
 
 
+async def _request_plan(page: Any) -> None:
+    """Click "plan" until the plan is solving. The service may answer 503 (database busy,
+    with Retry-After) as a dispatcher would see it; then they click again. Any other error
+    fails the test with the console's own message."""
+    for _attempt in range(3):
+        await page.click("#plan")
+        for _ in range(80):
+            if (await page.locator("#status").text_content()) in ("solving", "solved"):
+                return
+            error = (await page.locator("#error").text_content()) or ""
+            if error:
+                break
+            await asyncio.sleep(0.25)
+        else:
+            raise AssertionError("no answer to the plan request within 20 s (status still '-', no error shown)")
+        assert error.startswith(("503", "429")), f"the plan request failed: {error}"
+        await asyncio.sleep(1)
+    raise AssertionError(f"the plan request kept failing: {error}")
+
+
 async def test_dispatcher_plans_and_dispatches_from_the_console(settings: Settings) -> None:
     from playwright.async_api import async_playwright, expect
 
@@ -95,8 +116,7 @@ async def test_dispatcher_plans_and_dispatches_from_the_console(settings: Settin
                 await expect(page.locator("#demand tbody")).to_contain_text("Sealed 2")
 
                 await page.fill("#time-limit", "4")
-                await page.click("#plan")
-                await expect(page.locator("#status")).to_have_text("solving", timeout=20_000)
+                await _request_plan(page)
                 # progress while solving
                 await expect(page.locator("#progress")).to_contain_text("solutions", timeout=20_000)
                 await expect(page.locator("#status")).to_have_text("solved", timeout=60_000)
