@@ -106,7 +106,8 @@ def solve_by_depot(
                 # A first plan, or a slot too short for the portfolio's second process: PyVRP
                 # alone, here (a first plan in a few tenths of a second; warm from then on).
                 part_params = replace(part_params, strategy="pyvrp")
-            previous = best[k] if best[k] is not None else _restricted(warm_start, part)
+            # The city's earlier plan as it is: the warm start keeps only this depot's routes.
+            previous = best[k] if best[k] is not None else warm_start
             plan = solve_one(part, part_params, on_part(k), previous)
             if best[k] is None or (plan.is_feasible() and plan.cost < best[k].cost):  # type: ignore[union-attr]
                 best[k] = plan
@@ -133,10 +134,3 @@ def merged(inst: Instance, plans: list[Solution]) -> Solution:
     sol = build_solution(inst, seqs, source="+".join(sources), start_hints=starts)
     return replace(sol, stats={"by_depot": [{"source": p.source, "cost": p.cost} for p in plans]})
 
-
-def _restricted(plan: Solution | None, part: Problem) -> Solution | None:
-    """The routes of ``plan`` that belong to ``part``'s vehicles (a warm start per depot)."""
-    if plan is None:
-        return None
-    routes = tuple(r for r in plan.routes if part.has_vehicle(r.vehicle_id))
-    return replace(plan, routes=routes, unassigned=())

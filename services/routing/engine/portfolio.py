@@ -160,7 +160,7 @@ def _ortools_inline(inst: Instance, params: SolveParams, reporter: Reporter, bud
 
 
 def _pyvrp_inline(
-    inst: Instance, params: SolveParams, reporter: Reporter, budget: float, start: Seqs | None = None
+    inst: Instance, params: SolveParams, reporter: Reporter, budget: float, start: Solution | None = None
 ) -> Solution | None:
     from .pyvrp_solver import solve_pyvrp  # lazily: OR-Tools-only callers never pay for the import
 
@@ -196,23 +196,26 @@ def run(
         parallel = params.workers >= 1 and (os.cpu_count() or 1) >= 2 and params.time_limit_s >= PORTFOLIO_MIN_S
         strategy = "portfolio" if parallel else "sequential"
     candidates: list[Solution | None] = []
+    warm = None
     if start:
-        warm = build_solution(inst, start, source="warm")
-        if warm.is_feasible():
-            reporter.improvement(warm.cost, warm.source, absolute=True)
-        candidates.append(warm)
+        # Built and checked once: a candidate, and PyVRP's start when it holds.
+        plan = build_solution(inst, start, source="warm")
+        candidates.append(plan)
+        if plan.is_feasible():
+            reporter.improvement(plan.cost, plan.source, absolute=True)
+            warm = plan
     if strategy == "ortools":
         candidates.append(_ortools_inline(inst, params, reporter, left()))
     elif strategy == "pyvrp":
-        candidates.append(_pyvrp_inline(inst, params, reporter, left(), start))
+        candidates.append(_pyvrp_inline(inst, params, reporter, left(), warm))
     elif strategy == "sequential":
         # One core or a short budget: core B's recipe, in this process.
         share = ORTOOLS_SHARE if fleet_has_room(inst) else 1.0
         candidates.append(_ortools_inline(inst, params, reporter, left() * share))
         if left() > 0.2:
-            candidates.append(_pyvrp_inline(inst, replace(params, seed=params.seed + 1), reporter, left(), start))
+            candidates.append(_pyvrp_inline(inst, replace(params, seed=params.seed + 1), reporter, left(), warm))
     else:
-        candidates.extend(_portfolio(inst, params, reporter, left(), start))
+        candidates.extend(_portfolio(inst, params, reporter, left(), warm))
         if not any(c is not None and c.is_feasible() for c in candidates) and left() > 0.2:
             log.warning("no engine worker delivered a plan; solving in-process with OR-Tools")
             candidates.append(_ortools_inline(inst, params, reporter, left()))
@@ -251,7 +254,7 @@ def _repaired(inst: Instance, candidates: list[Solution], reporter: Reporter, de
 
 
 def _portfolio(
-    inst: Instance, params: SolveParams, reporter: Reporter, budget: float, start: Seqs | None
+    inst: Instance, params: SolveParams, reporter: Reporter, budget: float, start: Solution | None
 ) -> list[Solution | None]:
     now = time.time()
     deadline = now + budget

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -349,7 +349,7 @@ def solve_pyvrp(
     seed: int = 0,
     on_improvement: Callable[[int], None] | None = None,
     max_iterations: int | None = None,
-    start: Mapping[int, Sequence[int]] | None = None,
+    start: Solution | None = None,
 ) -> PyvrpResult | None:
     """Iterated local search for ``time_limit_s``; ``None`` when no feasible plan was found.
 
@@ -359,8 +359,8 @@ def solve_pyvrp(
     40 % of the budget - some stop really must be dropped - the rest of the budget
     goes to the prize-collecting model, where every stop is optional.  A search that
     stalls on a plan that drops pieces takes turns with the repair pass (:func:`_searched`);
-    with ``max_iterations`` (the deterministic mode) it runs in one go. ``start``: our
-    sequences to start from instead of PyVRP's random construction (a warm start).
+    with ``max_iterations`` (the deterministic mode) it runs in one go. ``start``: a checked
+    plan to start from instead of PyVRP's random construction (a warm start).
     """
     # Model building counts against the budget too; keep a little for the caller.
     deadline = time.monotonic() + max(0.05, time_limit_s - 0.05)
@@ -369,10 +369,7 @@ def solve_pyvrp(
     watch = _Watch(on_improvement, mapping.optional_total, stall_s)
     required = bool(depots_with_room(inst))
     give_up = _GiveUp(0.4 * time_limit_s) if required else None
-    initial = None
-    if start:
-        plan = build_solution(inst, start, source="warm")
-        initial = _as_pyvrp(mapping, inst, plan) if plan.is_feasible() else None
+    initial = _as_pyvrp(mapping, inst, start) if start is not None and start.is_feasible() else None
     result = _run(mapping, deadline, seed, watch, max_iterations, give_up, initial)
     if required and not result.best.is_feasible() and deadline - time.monotonic() > 0.05:
         log.info("PyVRP: required-stops model infeasible; switching to optional stops")
