@@ -19,6 +19,8 @@ from services.simulation.run import SimulationOptions, simulate
 
 ROWS = [
     ("medical within 6 h", "medical_within_6h_share"),
+    ("  gate opens within 6 h", "medical_reachable_within_6h_share"),
+    ("  of those, within 6 h", "medical_within_6h_share_of_reachable"),
     ("vulnerable unserved > 24 h", "vulnerable_unserved_over_24h"),
     ("fill rate worst/best", "fill_rate_worst_best_ratio"),
     ("orders lost", "orders_lost"),

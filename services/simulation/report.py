@@ -47,6 +47,9 @@ class Spec:
 
 HEADLINE = (
     Spec("medical_within_6h_share", "medical orders delivered within 6 h", "share", higher_is_better=True),
+    Spec("medical_reachable_within_6h_share", "medical orders whose gate opens within 6 h (the most possible)",
+         "share"),
+    Spec("medical_within_6h_share_of_reachable", "of those, delivered within 6 h", "share", higher_is_better=True),
     Spec("vulnerable_unserved_over_24h", "vulnerable households unserved > 24 h", "count", "households", False),
     Spec("fill_rate_worst_best_ratio", "fill rate, worst / best community", "ratio", higher_is_better=True),
     Spec("orders_lost", "orders lost", "count", "orders", False),
