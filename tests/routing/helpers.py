@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import httpx
@@ -21,10 +21,11 @@ VEHICLES = {
 }
 
 
-async def setup_fleet(client: httpx.AsyncClient, settings: Settings, depot_id: str = "DC-1",
+async def setup_fleet(client: httpx.AsyncClient, settings: Settings, depot_id: str | Sequence[str] = "DC-1",
                       vehicles: dict[str, dict[str, Any]] | None = None) -> dict[str, str]:
-    """Put the fleet through the API; the headers of a dispatcher of the depot."""
-    headers = bearer(tokens(settings).mint("disp-1", "dispatcher", depot_ids=[depot_id]))
+    """Put the fleet through the API; the headers of a dispatcher of the depot (or depots)."""
+    depot_ids = [depot_id] if isinstance(depot_id, str) else list(depot_id)
+    headers = bearer(tokens(settings).mint("disp-1", "dispatcher", depot_ids=depot_ids))
     for vehicle_id, body in (vehicles or VEHICLES).items():
         response = await client.put(f"/v1/vehicles/{vehicle_id}", json=body, headers=headers)
         assert response.status_code == 200, response.text
