@@ -58,6 +58,7 @@ class OrderSeen:
 class Diagnosis:
     medical_late: int = 0
     medical_reachable: int = 0
+    medical_late_unreachable: int = 0
     medical_late_reachable: Counter[str] = field(default_factory=Counter)  # by depot
     vulnerable_late: Counter[str] = field(default_factory=Counter)  # by state
     vulnerable_late_by_depot: Counter[str] = field(default_factory=Counter)
@@ -111,6 +112,8 @@ def diagnose(orders: Iterable[OrderSeen], *, communities: Mapping[str, Mapping[s
                 found.medical_late += 1
                 if reachable:
                     found.medical_late_reachable[depot] += 1
+                else:
+                    found.medical_late_unreachable += 1
         if (order.priority != "standard" and waited > vulnerable_limit
                 and order.status not in ("cancelled", "rejected")):
             found.vulnerable_late[_WAITING.get(order.status, "open: no vehicle took it in time")] += 1
@@ -138,7 +141,7 @@ def medical_why(diagnosis: Diagnosis, medical: int) -> str:
     late = diagnosis.medical_late
     if not late:
         return ""
-    unreachable = medical - diagnosis.medical_reachable
+    unreachable = diagnosis.medical_late_unreachable
     reachable_late = sum(diagnosis.medical_late_reachable.values())
     parts = [f"{unreachable} of the {late} late medical orders were placed when no receiving window of their "
              f"gate opens within 6 h during the fleet's shift, so no plan could deliver them in time: the gates' "
