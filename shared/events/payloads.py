@@ -236,6 +236,21 @@ class OrderScheduled(EventPayload):
         return self.order_id
 
 
+class OrderUnscheduled(EventPayload):
+    """A re-plan took the order off its route (another order needed the room); it is demand
+    again, stock still reserved, and the next plan takes it."""
+
+    TYPE = "lifeline.order.unscheduled"
+    TOPIC = topics.ROUTES
+    order_id: str
+    plan_id: str
+    replaced_by: str
+    reason: str
+
+    def key(self) -> str:
+        return self.order_id
+
+
 # --- deliveries ------------------------------------------------------------------
 
 class DeliveryEvent(EventPayload):
@@ -328,7 +343,7 @@ PAYLOAD_TYPES: dict[str, type[EventPayload]] = {
         CommunityRegistered, CommunityUpdated, SkuDefined, DepotDefined, OrderPlaced,
         OrderCancelled, StockReceived, StockAdjusted, StockCounted, StockReserved,
         OrderBackordered, ReservationRejected, ReservationReleased, StockShipped,
-        PlanDispatched, OrderScheduled, OrderDelivered, OrderDeliveryFailed, StockLow, SlaAtRisk,
+        PlanDispatched, OrderScheduled, OrderUnscheduled, OrderDelivered, OrderDeliveryFailed, StockLow, SlaAtRisk,
         VehiclePositioned, VehicleArrived,
     )
 }

@@ -20,6 +20,7 @@ from services.orders.domain.status import (
     OrderWasBackordered,
     OrderWasDelivered,
     OrderWasScheduled,
+    OrderWasUnscheduled,
     ReservationWasRejected,
     StockWasReserved,
     Tracking,
@@ -171,6 +172,20 @@ def test_a_reschedule_replaces_only_an_older_statement() -> None:
     assert advance(order, scheduled("P-1", at=NOW - timedelta(seconds=1))) == []
     [change] = advance(order, scheduled("P-1", at=NOW + timedelta(seconds=1)))
     assert change.detail["rescheduled"] is True
+
+
+def test_a_re_plan_that_leaves_the_order_out_returns_it_for_the_next_plan() -> None:
+    unscheduled = OrderWasUnscheduled("P-1", "P-2", "left out of the re-plan", NOW)
+    order = Tracking(OrderStatus.SCHEDULED, "P-1", scheduled_fact_at=NOW - timedelta(minutes=5))
+    [change] = advance(order, unscheduled)
+    assert change.status is OrderStatus.RESERVED and change.detail["replaced_by"] == "P-2"
+    after = Tracking(OrderStatus.RESERVED, None, frozenset({"P-1"}))
+    assert advance(after, unscheduled) == [], "the same statement again"
+    assert advance(after, scheduled("P-3", at=NOW + timedelta(minutes=1)))[0].status is OrderStatus.SCHEDULED
+    # A later plan took it again before this statement arrived: the newer schedule stays.
+    taken_again = Tracking(OrderStatus.SCHEDULED, "P-3", scheduled_fact_at=NOW + timedelta(minutes=1))
+    assert advance(taken_again, unscheduled) == []
+    assert advance(Tracking(OrderStatus.DELIVERED), unscheduled) == []
 
 
 def test_cancellation_until_dispatch() -> None:

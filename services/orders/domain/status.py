@@ -4,6 +4,7 @@ placed -> reserved | backordered | rejected | cancelled
 backordered -> reserved | rejected | cancelled
 reserved -> scheduled | cancelled
 scheduled -> delivered | delivery_failed (-> reserved again, for re-planning)
+scheduled -> reserved (unscheduled: a re-plan left it out; the next plan takes it)
 
 Facts come from three topics, so they can arrive late, twice or out of order. The rule
 is that an order never moves backwards and never applies the same fact twice:
@@ -93,6 +94,14 @@ class DeliveryHasFailed:
     reason: str
 
 
+@dataclass(frozen=True)
+class OrderWasUnscheduled:
+    plan_id: str
+    replaced_by: str
+    reason: str
+    stated_at: datetime
+
+
 Fact = (
     StockWasReserved
     | OrderWasBackordered
@@ -100,6 +109,7 @@ Fact = (
     | OrderWasScheduled
     | OrderWasDelivered
     | DeliveryHasFailed
+    | OrderWasUnscheduled
 )
 
 
@@ -149,6 +159,13 @@ def advance(order: Tracking, fact: Fact) -> list[Change]:
                 # Stock stays reserved at the depot; routing takes it back as demand.
                 Change(OrderStatus.RESERVED, {"reason": "returned for re-planning"}),
             ]
+        case OrderWasUnscheduled(plan_id=plan, replaced_by=successor, reason=reason, stated_at=at):
+            # Only a schedule older than the statement is undone: a later plan that took
+            # the order again (its ``scheduled`` stated after) keeps it.
+            fresh = order.scheduled_fact_at is None or at >= order.scheduled_fact_at
+            if current is not OrderStatus.SCHEDULED or not fresh:
+                return []
+            return [Change(OrderStatus.RESERVED, {"plan_id": plan, "replaced_by": successor, "reason": reason})]
     return []  # pragma: no cover - the match is exhaustive
 
 

@@ -80,6 +80,12 @@ def on_delivery_failed(
     handlers.apply_fact(payload.order_id, fact, event.time, uow)
 
 
+def on_unscheduled(uow: OrdersUnitOfWork, payload: payloads.OrderUnscheduled, event: CloudEvent) -> None:
+    fact = status.OrderWasUnscheduled(plan_id=payload.plan_id, replaced_by=payload.replaced_by,
+                                      reason=payload.reason, stated_at=event.time)
+    handlers.apply_fact(payload.order_id, fact, event.time, uow)
+
+
 _HANDLERS: dict[str, Any] = {
     payloads.SkuDefined.TYPE: on_sku_defined,
     payloads.StockReserved.TYPE: on_stock_reserved,
@@ -87,6 +93,7 @@ _HANDLERS: dict[str, Any] = {
     payloads.ReservationRejected.TYPE: on_rejected,
     payloads.ReservationReleased.TYPE: on_released,
     payloads.OrderScheduled.TYPE: on_scheduled,
+    payloads.OrderUnscheduled.TYPE: on_unscheduled,
     payloads.OrderDelivered.TYPE: on_delivered,
     payloads.OrderDeliveryFailed.TYPE: on_delivery_failed,
 }

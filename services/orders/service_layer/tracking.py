@@ -161,8 +161,8 @@ def _fact_values(fact: status.Fact, order: status.Tracking) -> dict[str, Any]:
             return {"plan_id": fact.plan_id, "stop_id": fact.stop_id,
                     "delivered_at": fact.delivered_at, "received_by": fact.received_by,
                     "status_reason": None}
-        case status.DeliveryHasFailed():
-            # Off the failed route: the order waits, reserved, for the next plan.
+        case status.DeliveryHasFailed() | status.OrderWasUnscheduled():
+            # Off the route: the order waits, reserved, for the next plan.
             closed = sorted({*order.closed_plan_ids, fact.plan_id})
             return {"closed_plan_ids": closed, "status_reason": fact.reason, "plan_id": None,
                     "vehicle_id": None, "stop_id": None, "eta": None, "window_start": None,

@@ -22,6 +22,7 @@ _TRANSITIONS: dict[str, tuple[frozenset[str | None], str]] = {
     "cancelled": (frozenset({None, PLACED, RESERVED, RELEASED}), CANCELLED),
     "scheduled": (frozenset({RESERVED}), SCHEDULED),
     "delivery_failed": (frozenset({SCHEDULED}), RESERVED),
+    "unscheduled": (frozenset({SCHEDULED}), RESERVED),
     "delivered": (frozenset({SCHEDULED}), DELIVERED),
 }
 

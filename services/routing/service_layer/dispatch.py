@@ -1,8 +1,13 @@
 """Dispatching a solved plan: its orders are scheduled, a re-plan supersedes its parent.
 
 In four steps: validate (the plan may go, no other plan has its orders), schedule (the
-visit that completes each order still reserved, and which of them to announce), persist
-(dispatched orders, demand status, the parent superseded) and publish (the events)."""
+visit that completes each order still reserved, which of them to announce, and which of
+the parent's orders the re-plan left out), persist (dispatched orders, demand status, the
+parent superseded) and publish (the events).
+
+A re-plan may leave out an order its parent had on a route (an urgent one needed the
+room): that order is demand again, stock still reserved, announced as unscheduled. Left on
+the superseded plan it would wait for a vehicle no route sends."""
 
 from __future__ import annotations
 
@@ -19,10 +24,11 @@ from services.routing.service_layer.unit_of_work import RoutingUnitOfWork
 from shared import clock
 from shared.auth import Principal
 from shared.errors import Conflict
-from shared.events.payloads import OrderScheduled, PlanDispatched
+from shared.events.payloads import OrderScheduled, OrderUnscheduled, PlanDispatched
 
-#: The demand event a dispatch applies to each order it takes (``demand.next_status``).
+#: The demand events a dispatch applies to the orders it takes and leaves (``demand.next_status``).
 SCHEDULED = "scheduled"
+UNSCHEDULED = "unscheduled"
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,8 @@ class _Schedule:
     visits: dict[str, tuple[PlannedRoute, PlannedVisit]]
     #: The orders to announce: all of a first plan's, a re-plan's new and moved ones.
     changed: set[str]
+    #: The parent's orders, still on its routes, that the re-plan left out (their demand rows).
+    dropped: dict[str, DemandOrder]
 
 
 def dispatch(uow: RoutingUnitOfWork, plan_id: str, principal: Principal) -> Plan:
@@ -104,7 +112,16 @@ def _schedule(uow: RoutingUnitOfWork, checked: _Checked) -> _Schedule:
         changed = set(changed_assignments(checked.parent.outcome, checked.result))
         recorded = recorded_stops(uow, checked.parent.id)
         changed -= {o for v in checked.result.visits() if v.stop_id in recorded for o in v.order_ids}
-    return _Schedule(demand, gone, visits, changed)
+    return _Schedule(demand, gone, visits, changed, _dropped(uow, checked))
+
+
+def _dropped(uow: RoutingUnitOfWork, checked: _Checked) -> dict[str, DemandOrder]:
+    if checked.parent is None:
+        return {}
+    left_out = {o for item in checked.result.unassigned for o in item.order_ids} - set(checked.order_ids)
+    still_driven = uow.dispatched.of_plan(checked.parent.id, left_out)
+    rows = uow.demand.by_ids(sorted(still_driven))
+    return {o: rows[o] for o in sorted(rows) if demand_states.next_status(rows[o].status, UNSCHEDULED)}
 
 
 def _persist(uow: RoutingUnitOfWork, checked: _Checked, schedule: _Schedule) -> None:
@@ -118,6 +135,11 @@ def _persist(uow: RoutingUnitOfWork, checked: _Checked, schedule: _Schedule) -> 
             uow.dispatched.add(DispatchedOrder(order_id=order_id, plan_id=plan.id))
             row.status = demand_states.next_status(row.status, SCHEDULED) or row.status
         row.plan_id = plan.id
+        uow.demand.add(row)
+    for order_id, row in schedule.dropped.items():
+        uow.dispatched.release(order_id)
+        row.status = demand_states.next_status(row.status, UNSCHEDULED) or row.status
+        row.plan_id = None
         uow.demand.add(row)
     if parent is not None:
         parent.status = "superseded"
@@ -141,6 +163,11 @@ def _publish(uow: RoutingUnitOfWork, checked: _Checked, schedule: _Schedule) -> 
         uow.publish(OrderScheduled(
             order_id=order_id, plan_id=plan.id, depot_id=route.depot_id, vehicle_id=route.vehicle_id,
             stop_id=visit.stop_id, eta=visit.arrival, window_start=visit.window[0], window_end=visit.window[1],
+        ))
+    for order_id in schedule.dropped:
+        uow.publish(OrderUnscheduled(
+            order_id=order_id, plan_id=checked.parent.id if checked.parent else "", replaced_by=plan.id,
+            reason="left out of the re-plan (another order needed the room); back to demand for the next plan",
         ))
     uow.publish(PlanDispatched(
         plan_id=plan.id, depot_ids=plan.depot_ids, service_date=plan.service_date,
