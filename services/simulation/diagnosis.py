@@ -80,6 +80,10 @@ class Diagnosis:
         return sorted(rows, key=lambda r: -(r["orders_per_vehicle_day"] or float("inf")))
 
 
+#: How much less of its demand the most loaded depot must deliver than the least loaded one
+#: before the report calls its fleet too small.
+FLEET_GAP = 0.1
+
 #: The state a vulnerable order waits in, in words: what would have served it.
 _WAITING = {"backordered": "backordered (stock short)", "delivery_failed": "hand-over failed",
             "delivered": "delivered after 24 h"}
@@ -131,10 +135,12 @@ def _load_sentence(diagnosis: Diagnosis) -> str:
     if len(load) < 2:
         return ""
     heavy, light = load[0], load[-1]
-    return (f"orders per vehicle and day: {heavy['depot_id']} {heavy['orders_per_vehicle_day']} "
-            f"({heavy['delivered_share']:.0%} delivered) against {light['depot_id']} "
-            f"{light['orders_per_vehicle_day']} ({light['delivered_share']:.0%}); equal fleets for unequal "
-            "demand: the heavy depots' fleets are too small")
+    figures = (f"orders per vehicle and day: {heavy['depot_id']} {heavy['orders_per_vehicle_day']} "
+               f"({heavy['delivered_share']:.0%} delivered) against {light['depot_id']} "
+               f"{light['orders_per_vehicle_day']} ({light['delivered_share']:.0%})")
+    if light["delivered_share"] - heavy["delivered_share"] >= FLEET_GAP:
+        return figures + ": the heavy depots' fleets are too small for their demand"
+    return figures + ": the delivered shares are close, so fleet size per depot is not what limits"
 
 
 def medical_why(diagnosis: Diagnosis, medical: int) -> str:

@@ -44,7 +44,8 @@ async def test_an_order_a_re_plan_leaves_out_is_demand_again(settings: Settings)
         served = {o for r in child["routes"] for s in r["stops"] for o in s["order_ids"]}
         left_out = {o for u in child["unassigned"] for o in u["order_ids"]}
         # The stop the van is heading to stays; the medicine takes the other one's room.
-        assert served == {*heading_to, "O-NEW"} and left_out == set(later), [(u["reason_code"], u["reason"]) for u in child["unassigned"]]
+        reasons = [(u["reason_code"], u["reason"]) for u in child["unassigned"]]
+        assert served == {*heading_to, "O-NEW"} and left_out == set(later), reasons
         assert (await client.post(f"/v1/plans/{child['id']}/dispatch", headers=headers)).status_code == 200
 
         # Demand again: the next plan (the operations loop's next cycle) takes it.

@@ -69,7 +69,7 @@ def test_late_orders_are_taken_apart_by_cause_and_depot() -> None:
 
     why = medical_why(found, medical=3)
     assert "1 of the 2 late medical orders" in why and "at most 66.7%" in why
-    assert "DC-B 1" in why and "orders per vehicle and day: DC-B" in why
+    assert "DC-B 1" in why and "orders per vehicle and day: DC-B" in why and "too small" in why
     assert "1 backordered (stock short)" in vulnerable_why(found)
 
 
