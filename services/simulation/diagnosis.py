@@ -16,12 +16,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta, tzinfo
 from typing import Any
 
+from services.routing.domain.planning import clock_to_seconds
+
 Windows = Sequence[Sequence[str]]
-
-
-def _clock(value: str) -> time:
-    hours, minutes = value.split(":")
-    return time(int(hours), int(minutes))
 
 
 def window_opens_within(placed: datetime, windows: Windows, shift: tuple[str, str], tz: tzinfo,
@@ -30,12 +27,12 @@ def window_opens_within(placed: datetime, windows: Windows, shift: tuple[str, st
     ``placed`` and ``placed + within``: the most any plan could do for the order."""
     deadline = placed + within
     local = placed.astimezone(tz)
-    shift_start, shift_end = _clock(shift[0]), _clock(shift[1])
+    shift_start, shift_end = clock_to_seconds(shift[0]), clock_to_seconds(shift[1])
     for day_offset in range(int(within / timedelta(days=1)) + 2):
-        day = (local + timedelta(days=day_offset)).date()
+        midnight = datetime.combine((local + timedelta(days=day_offset)).date(), time(0), tz)
         for start, end in windows:
-            opens = datetime.combine(day, max(_clock(start), shift_start), tz)
-            closes = datetime.combine(day, min(_clock(end), shift_end), tz)
+            opens = midnight + timedelta(seconds=max(clock_to_seconds(start), shift_start))
+            closes = midnight + timedelta(seconds=min(clock_to_seconds(end), shift_end))
             if opens < closes and opens <= deadline and closes >= placed:
                 return True
     return False

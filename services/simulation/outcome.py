@@ -19,7 +19,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from sqlalchemy import create_engine, text
 
 from services.demo.city import DemoCity
-from services.routing.domain.planning import MEDICINE_SLA
+from services.routing.domain.planning import MEDICINE_SLA, clock_to_seconds
 from services.simulation.diagnosis import OrderSeen, diagnose, targets
 from services.simulation.driver import DriverLog
 from shared.clock import as_utc
@@ -130,8 +130,6 @@ async def collect(
     audit = await _audit(settings, log, {row.id for row in orders}, len(orders))
     statuses = Counter(row.status for row in orders)
     shift_hours = sum(_shift_hours(v) for v in city.vehicles)
-    first = min((placed for r in orders if (placed := _utc(r.created_at)) is not None), default=ended_at)
-    days = max(1.0, (ended_at - first).total_seconds() / 86400)
     figures = {
         "medical_orders": medical,
         "medical_within_6h_share": round(medical_on_time / medical, 4) if medical else None,
@@ -149,7 +147,7 @@ async def collect(
         **audit,
         "vehicle_km": round(km, 1), "tonnes_delivered": round(tonnes, 2),
         "vehicle_km_per_tonne": round(km / tonnes, 2) if tonnes else None,
-        "vehicle_utilisation": round(busy_h / (shift_hours * days), 4) if shift_hours else None,
+        "vehicle_utilisation": round(busy_h / (shift_hours * diagnosis.days), 4) if shift_hours else None,
     }
     return {
         "targets": targets(figures, diagnosis, seen),
@@ -170,11 +168,8 @@ async def collect(
 
 
 def _shift_hours(vehicle: dict[str, Any]) -> float:
-    def hours(value: str) -> float:
-        h, m = value.split(":")
-        return int(h) + int(m) / 60
-
-    return hours(vehicle.get("shift_end", "20:00")) - hours(vehicle.get("shift_start", "06:00"))
+    start, end = vehicle.get("shift_start", "06:00"), vehicle.get("shift_end", "20:00")
+    return (clock_to_seconds(end) - clock_to_seconds(start)) / 3600
 
 
 def _fleet_figures(settings: Settings) -> tuple[float, float, list[dict[str, Any]]]:
