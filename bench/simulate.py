@@ -1,6 +1,7 @@
 """Headline benchmark: a lockdown scenario through the real system, Lifeline vs. baseline.
 
     .venv/bin/python bench/simulate.py [--scenario lockdown-day] [--scale 1] [--speed 240]
+    .venv/bin/python bench/simulate.py --lockstep [--planner-iterations 300]   # reproducible
 
 Prints, per policy, the supply office's figures and the wall time, and writes the report
 (HTML and JSON) under var/simulation. The same as ``lifeline simulate``, with a table.
@@ -15,7 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from services.simulation.report import write_report
-from services.simulation.run import SimulationOptions, simulate
+from services.simulation.run import LOCKSTEP_ITERATIONS, SimulationOptions, simulate
 
 ROWS = [
     ("medical within 6 h", "medical_within_6h_share"),
@@ -38,11 +39,14 @@ def main() -> int:
     parser.add_argument("--speed", type=float, default=240.0)
     parser.add_argument("--drain-hours", type=float, default=6.0)
     parser.add_argument("--planner-time-limit", type=float, default=1.0)
+    parser.add_argument("--lockstep", action="store_true", help="time conducted: same seed, same figures")
+    parser.add_argument("--planner-iterations", type=int, default=LOCKSTEP_ITERATIONS)
     args = parser.parse_args()
     out = Path("var/simulation")
     outcome = asyncio.run(simulate(SimulationOptions(
         scenario=args.scenario, scale=args.scale, speed=args.speed, drain=timedelta(hours=args.drain_hours),
-        planner_time_limit_s=args.planner_time_limit, out_dir=out)))
+        planner_time_limit_s=args.planner_time_limit, out_dir=out, lockstep=args.lockstep,
+        planner_iterations=args.planner_iterations)))
     _json, html = write_report(outcome, out, stem=f"{args.scenario}-report")
     runs = outcome["runs"]
     out_lines = [f"{'figure':28}" + "".join(f"{name:>14}" for name in runs)]

@@ -270,7 +270,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     options = SimulationOptions(
         scenario=args.scenario, policies=policies, scale=args.scale, speed=args.speed,  # type: ignore[arg-type]
         drain=timedelta(hours=args.drain_hours), planner_time_limit_s=args.planner_time_limit,
-        out_dir=Path(args.out),
+        out_dir=Path(args.out), lockstep=args.lockstep,
+        **({} if args.planner_iterations is None else {"planner_iterations": args.planner_iterations}),
     )
     try:
         outcome = asyncio.run(simulate(options))
@@ -353,6 +354,11 @@ def build_parser() -> argparse.ArgumentParser:
                           help="simulated hours the system keeps running after the scenario's end")
     simulate.add_argument("--planner-time-limit", type=float, default=1.0,
                           help="seconds of solver time per operations cycle")
+    simulate.add_argument("--lockstep", action="store_true",
+                          help="reproducible: time moves only when the whole system is at rest, plans are "
+                               "bounded by solver iterations; same seed, same figures (slower; --speed unused)")
+    simulate.add_argument("--planner-iterations", type=int, default=None,
+                          help="with --lockstep: solver iterations per plan (default: run.LOCKSTEP_ITERATIONS)")
     simulate.add_argument("--out", default="var/simulation")
     simulate.set_defaults(func=cmd_simulate)
 

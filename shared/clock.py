@@ -8,16 +8,23 @@ agree on the time without talking to each other, and compressed time changes no 
 deadline is six simulated hours whatever the speed.
 
 Code asks ``clock.now()``; waits on the service clock use ``await clock.sleep(seconds)``
-(simulated seconds). Tests may install a clock of their own with ``use(...)``.
+(simulated seconds) or ``await clock.wait(event, until)``. Tests may install a clock of
+their own with ``use(...)``. A reproducible simulation gives every process a *stepped*
+clock instead (``shared/stepped_clock.py``, ``LIFELINE_CLOCK_FILE``): time moves only when
+its conductor moves it, with the whole system at rest.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Protocol, overload
+
+from shared.stepped_clock import ClockFile, SteppedClock
 
 
 class Clock(Protocol):
@@ -111,12 +118,33 @@ def wall_seconds(simulated_s: float) -> float:
 
 async def sleep(simulated_s: float) -> None:
     """Wait ``simulated_s`` seconds of service time."""
+    if isinstance(_clock, SteppedClock):
+        await _clock.sleep(simulated_s)
+        return
     await asyncio.sleep(max(0.0, wall_seconds(simulated_s)))
 
 
-def configure(start: datetime | None, anchor: float | None, speed: float) -> Clock:
-    """Install the clock the settings describe: wall clock unless a simulated start is set."""
-    if start is None:
+async def wait(event: asyncio.Event, until: datetime | None, longest_wall_s: float) -> None:
+    """Until ``event`` is set or the service clock reaches ``until`` (None: only the event).
+    On a running clock the wait lasts at most ``longest_wall_s``, so that a caller looks
+    again at a clock installed anew; a stepped clock wakes its waiters itself."""
+    if isinstance(_clock, SteppedClock):
+        await _clock.wait(event, until)
+        return
+    wall_s = longest_wall_s if until is None else wall_seconds((until - _clock.now()).total_seconds())
+    if wall_s <= 0:
+        return
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(event.wait(), min(wall_s, longest_wall_s))
+
+
+def configure(start: datetime | None, anchor: float | None, speed: float, *,
+              stepped: Path | None = None, process: str = "conductor") -> Clock:
+    """Install the clock the settings describe: a stepped clock if its file is given, else
+    the wall clock unless a simulated start is set."""
+    if stepped is not None:
+        use(SteppedClock(ClockFile(stepped), process))
+    elif start is None:
         use(WallClock())
     else:
         aware = start if start.tzinfo else start.replace(tzinfo=UTC)

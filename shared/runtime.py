@@ -16,7 +16,7 @@ from typing import Generic, TypeVar
 from fastapi import FastAPI
 from sqlalchemy import MetaData
 
-from shared import clock, migrations
+from shared import clock, ids, migrations
 from shared.db import create_schema, make_engine, ping, session_factory
 from shared.messaging.consumer import BatchHandler, ConsumerRunner, Handler
 from shared.messaging.kafka import ensure_topics
@@ -24,6 +24,7 @@ from shared.messaging.relay import OutboxRelay
 from shared.messaging.tables import MessagingTables
 from shared.messaging.unit_of_work import OutboxFormat, SqlUnitOfWork
 from shared.settings import ServiceName, Settings
+from shared.stepped_clock import reporting
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +46,11 @@ class ServiceRuntime(Generic[UoW]):
     ) -> None:
         self.name = name
         self.settings = settings
-        if settings.clock_start is not None:  # a simulation; else the process's clock stands
-            clock.configure(settings.clock_start, settings.clock_anchor, settings.clock_speed)
+        if settings.clock_start is not None or settings.clock_file is not None:
+            # a simulation; else the process's clock stands
+            clock.configure(settings.clock_start, settings.clock_anchor, settings.clock_speed,
+                            stepped=settings.clock_file, process=name)
+        ids.seed(settings.id_seed)
         self.metadata = metadata
         self.engine = make_engine(
             settings.database_url(name),
@@ -128,7 +132,8 @@ class ServiceRuntime(Generic[UoW]):
             *(start() for start in self._background),
         ]
         try:
-            yield
+            async with reporting(clock.current()):
+                yield
         finally:
             self.relay.stop()
             self.consumer.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
@@ -80,6 +81,12 @@ class Settings(BaseSettings):
     clock_start: datetime | None = None
     clock_anchor: float | None = None
     clock_speed: float = Field(default=1.0, gt=0, le=100_000)
+    #: A reproducible simulation's stepped clock (shared/stepped_clock.py): time moves only
+    #: when its conductor writes this file, with every process at rest.
+    clock_file: Path | None = None
+    #: Seeds the random part of ids (orders, plans), so that a reproducible simulation
+    #: names things alike in every run; unset, ids come from the operating system.
+    id_seed: int | None = None
 
     # Routing's operations loop (services/routing/service_layer/operations.py): on in
     # ``make run`` and simulations, off by default (tests that want it turn it on).
@@ -89,6 +96,11 @@ class Settings(BaseSettings):
     operations_policy: Literal["continuous", "day_ahead"] = "continuous"
     operations_cadence_min: float = Field(default=15, gt=0, le=24 * 60)
     operations_time_limit_s: float = Field(default=2, gt=0, le=600)
+    #: Set, the loop's solves stop after this many solver iterations instead of by the clock,
+    #: so that a simulation replays the same plans however loaded the machine is (reproducible
+    #: simulations); ``operations_time_limit_s`` is then only a safety cap - keep it well above
+    #: what the iterations take. Unset, the solves are time-limited (the best plan in the time).
+    operations_iterations: int | None = Field(default=None, ge=1)
     operations_auto_dispatch: bool = True
     operations_day_ahead_at: str = Field(default="18:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
     osrm_url: str | None = None

@@ -72,6 +72,7 @@ def _operations_loop(
         policy=settings.operations_policy,
         cadence=timedelta(minutes=settings.operations_cadence_min),
         time_limit_s=settings.operations_time_limit_s,
+        iterations=settings.operations_iterations,
         auto_dispatch=settings.operations_auto_dispatch,
         day_ahead_at=settings.operations_day_ahead_at,
     ))

@@ -32,6 +32,7 @@ from services.simulation.actions import (
     StockShortage,
     VehicleBreakdown,
 )
+from services.simulation.lockstep import Conductor
 from services.simulation.system import RunningSystem
 from shared import clock
 from shared.auth import TokenService
@@ -89,12 +90,28 @@ class ScenarioDriver:
                 on_progress(index + 1, action)
         await asyncio.gather(*self._pending)
 
-    async def _perform(self, action: Action) -> None:
+    async def play_in_lockstep(self, actions: list[Action], conductor: Conductor,
+                               on_progress: Any = None) -> None:
+        """One action at a time, each at its instant, the system at rest after each: the
+        same scenario makes the same decisions in every run (``lockstep.py``)."""
+        for index, action in enumerate(actions):
+            await conductor.advance_to(action.at)
+            self._system.check_alive()
+            await self.perform(action)
+            await conductor.settle()
+            if on_progress is not None:
+                on_progress(index + 1, action)
+
+    async def perform(self, action: Action) -> None:
         try:
             await self._act(action)
         except Exception as exc:  # one failed call is a figure in the report, not the end of the run
             log.warning("%s failed: %s", type(action).__name__, exc)
             self.log.refused[f"{type(action).__name__}: {type(exc).__name__}"] += 1
+
+    async def _perform(self, action: Action) -> None:
+        try:
+            await self.perform(action)
         finally:
             self._slots.release()
 

@@ -16,7 +16,6 @@ heap entries of older versions are dropped when they come up.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import heapq
 import itertools
 import logging
@@ -149,10 +148,8 @@ class FleetSimulator:
         while True:
             self._wake.clear()
             due = self._earliest_due()
-            wait_s = LONGEST_NAP_S if due is None else clock.wall_seconds((due - clock.now()).total_seconds())
-            if wait_s > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), min(wait_s, LONGEST_NAP_S))
+            if due is None or due > clock.now():
+                await clock.wait(self._wake, due, LONGEST_NAP_S)
                 continue
             _due, _tie, vehicle_id, _version = heapq.heappop(self._agenda)
             self._fire(self._vehicles[vehicle_id])

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 from aiokafka import AIOKafkaProducer
 
+from shared import quiescence
 from shared.auth import TokenService
 from shared.events.codec import wrap
 from shared.events.payloads import EventPayload, VehicleArrived, VehiclePositioned
@@ -51,6 +52,16 @@ async def _finish_or_cancel(tasks: set[asyncio.Task[None]], timeout_s: float, wh
     if pending:
         log.warning("%d %s given up at shutdown", len(pending), what)
         await asyncio.gather(*pending, return_exceptions=True)
+
+
+def _held_task(work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+    """Work under way in the background, held from now until it ends: a conductor of
+    simulated time waits for it (shared/quiescence.py)."""
+    hold = quiescence.holding()
+    hold.__enter__()
+    task = asyncio.create_task(work)
+    task.add_done_callback(lambda _task: hold.__exit__(None, None, None))
+    return task
 
 
 class RoutingClient:
@@ -137,7 +148,7 @@ class FleetPublisher:
         await _finish_or_cancel(self._tasks, timeout_s, "event sends")
 
     def _spawn(self, send: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(send)
+        task = _held_task(send)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -186,7 +197,7 @@ class DeliveryRecorder:
     def submit(self, body: dict[str, Any], on_recorded: Callable[[str], None]) -> None:
         plan_id = body["plan_id"]
         self._pending[plan_id] += 1
-        task = asyncio.create_task(self._record(body, on_recorded))
+        task = _held_task(self._record(body, on_recorded))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         task.add_done_callback(lambda _task: self._settled(plan_id))

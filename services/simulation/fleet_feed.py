@@ -17,6 +17,7 @@ from typing import TypeVar
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from services.simulation.fleet_itinerary import Point
+from shared import quiescence
 from shared.events.codec import SchemaViolation, unwrap
 from shared.events.envelope import CloudEvent, EnvelopeError
 from shared.events.payloads import DepotDefined, EventPayload, PlanDispatched
@@ -94,10 +95,12 @@ class DispatchFeed:
         found = _payload(record, PlanDispatched)
         if found is None:
             self._watermark.read(partition, record.offset)
+            quiescence.consumed(partition.topic, partition.partition, record.offset + 1)
             return
         payload, event = found
         self._watermark.read(partition, record.offset, payload.plan_id)
         await self._on_dispatched(payload, event.time)
+        quiescence.consumed(partition.topic, partition.partition, record.offset + 1)
 
     async def _commit(self) -> None:
         offsets = self._watermark.to_commit(self._live_plan_ids())

@@ -26,12 +26,13 @@ from services.simulation.fleet import POSITION_EVERY, FleetSimulator
 from services.simulation.fleet_api import create_app
 from services.simulation.fleet_clients import FleetPublisher, RoutingClient
 from services.simulation.fleet_feed import DepotLocations, DispatchFeed
-from shared import clock
+from shared import clock, quiescence
 from shared.auth import TokenService
 from shared.events import topics
 from shared.messaging.kafka import client_options, ensure_topics, make_consumer, make_producer
 from shared.observability import configure_logging
 from shared.settings import Settings, get_settings
+from shared.stepped_clock import reporting
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,7 @@ async def running_fleet(settings: Settings, routing_http: httpx.AsyncClient, *,
     # with; positions ride the same producer (telemetry, at most once: see FleetPublisher).
     producer = make_producer(settings.model_copy(update={"kafka_acks": "all"}))
     dispatches = make_consumer(settings, settings.topic(topics.ROUTES.name), group_id=group_id(settings))
+    quiescence.consumes([settings.topic(topics.ROUTES.name)])
     # No group: the (compacted) catalog is read whole at every start, nothing to commit.
     catalog = AIOKafkaConsumer(settings.topic(topics.CATALOG.name), **client_options(settings), group_id=None,
                                auto_offset_reset="earliest", enable_auto_commit=False, fetch_max_wait_ms=50)
@@ -107,7 +109,8 @@ def build_app(settings: Settings, routing_url: str, position_every: timedelta) -
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with httpx.AsyncClient(base_url=routing_url, timeout=30) as http, \
-                running_fleet(settings, http, position_every=position_every) as runtime:
+                running_fleet(settings, http, position_every=position_every) as runtime, \
+                reporting(clock.current()):
             app.state.simulator = runtime.simulator
             app.state.problems = runtime.problems
             yield
@@ -127,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="simulated minutes between position reports of a driving vehicle")
     args = parser.parse_args(argv)
     configure_logging()
-    clock.configure(settings.clock_start, settings.clock_anchor, settings.clock_speed)
+    clock.configure(settings.clock_start, settings.clock_anchor, settings.clock_speed,
+                    stepped=settings.clock_file, process="fleet")
     app = build_app(settings, args.routing_url, timedelta(minutes=args.position_every_min))
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
     return 0

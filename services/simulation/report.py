@@ -74,7 +74,9 @@ DETAILS: tuple[tuple[str, tuple[Spec, ...]], ...] = (
     ("", (Spec("wall_seconds", "wall-clock time of the run", "number", "s"),
           Spec("clock_speed", "simulated clock speed", "number", TIMES),
           Spec("planner_time_limit_s", "planner time limit", "number", "s"),
-          Spec("action_lag_s", "worst lag of a scenario action", "number", "s"))),
+          Spec("action_lag_s", "worst lag of a scenario action", "number", "s"),
+          Spec("planner_iterations", "solver iterations per plan (lockstep)", "count"),
+          Spec("lockstep_steps", "instants the conductor stepped through (lockstep)", "count"))),
 )
 
 

@@ -44,6 +44,11 @@ class SystemConfig:
     clock_anchor: float
     planner_time_limit_s: float = 1.0
     cadence_min: float = 15.0
+    #: Lockstep (services/simulation/lockstep.py): the stepped clock's file, and the
+    #: solver's iterations per plan instead of its time limit; ids and hashing seeded.
+    clock_file: Path | None = None
+    planner_iterations: int | None = None
+    seed: int = 0
 
 
 @dataclass
@@ -84,6 +89,15 @@ def _environment(config: SystemConfig, broker_url: str, ports: dict[str, int], a
         **{f"LIFELINE_{name.upper()}_PORT": str(port) for name, port in ports.items()},
         **policy_settings,
     })
+    if config.clock_file is not None:
+        env.update({
+            "LIFELINE_CLOCK_FILE": str(config.clock_file),
+            "LIFELINE_ID_SEED": str(config.seed),
+            # Sets of ids iterate in hash order: one order in every run and process.
+            "PYTHONHASHSEED": "0",
+        })
+    if config.planner_iterations is not None:
+        env["LIFELINE_OPERATIONS_ITERATIONS"] = str(config.planner_iterations)
     return env
 
 

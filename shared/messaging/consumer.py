@@ -19,6 +19,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 
+from shared import quiescence
 from shared.db import database_unavailable
 from shared.events.codec import SchemaViolation, UnknownEventType, unwrap
 from shared.events.envelope import CloudEvent, EnvelopeError
@@ -81,6 +82,7 @@ class ConsumerRunner:
         self._name = name
         self._settings = settings
         self._topics = [settings.topic(t) for t in topics]
+        quiescence.consumes(self._topics)
         self._handlers = dict(handlers)
         self._uow_factory = uow_factory
         self._max_attempts = max_attempts
@@ -133,20 +135,26 @@ class ConsumerRunner:
             batches = await consumer.getmany(timeout_ms=200, max_records=MAX_BATCH_RECORDS)
             if not batches:
                 continue
-            # One thread hop, one transaction per topic and one offset commit for all the
-            # partitions fetched together (per-partition order is kept: each partition's
-            # records stay in order within its topic's batch). Per partition, these fixed
-            # costs were paid for two or three records each under load.
-            by_topic: dict[str, list[ConsumerRecord[bytes, bytes]]] = {}
-            for partition, records in batches.items():
-                by_topic.setdefault(partition.topic, []).extend(records)
-            outcomes = await asyncio.to_thread(self._process_topics, by_topic)
-            for outcome in outcomes:
-                for record, reason, error_class in outcome.dead_letters:
-                    await self._dead_letter(producer, record, reason, error_class)
-            await self._commit(consumer, {
-                partition: records[-1].offset + 1 for partition, records in batches.items()
-            })
+            with quiescence.holding():
+                await self._apply_fetched(consumer, producer, batches)
+
+    async def _apply_fetched(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer,
+                     batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:
+        # One thread hop, one transaction per topic and one offset commit for all the
+        # partitions fetched together (per-partition order is kept: each partition's
+        # records stay in order within its topic's batch). Per partition, these fixed
+        # costs were paid for two or three records each under load.
+        by_topic: dict[str, list[ConsumerRecord[bytes, bytes]]] = {}
+        for partition, records in batches.items():
+            by_topic.setdefault(partition.topic, []).extend(records)
+        outcomes = await asyncio.to_thread(self._process_topics, by_topic)
+        for outcome in outcomes:
+            for record, reason, error_class in outcome.dead_letters:
+                await self._dead_letter(producer, record, reason, error_class)
+        offsets = {partition: records[-1].offset + 1 for partition, records in batches.items()}
+        await self._commit(consumer, offsets)
+        for partition, offset in offsets.items():
+            quiescence.consumed(partition.topic, partition.partition, offset)
 
     def _process_topics(self, by_topic: Mapping[str, list[ConsumerRecord[bytes, bytes]]]) -> list[BatchOutcome]:
         return [self.process_batch(topic, records) for topic, records in by_topic.items()]

@@ -13,7 +13,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import Engine
 
-from shared import clock
+from shared import clock, quiescence
 from shared.events.envelope import CONTENT_TYPE
 from shared.messaging.consumer import cancelled_from_outside
 from shared.messaging.kafka import make_producer
@@ -66,6 +66,12 @@ class OutboxRelay:
         self._stopping = False
         self.connected = False
         self.published = 0
+        self._caught_up = False
+        quiescence.watch(self.idle)
+
+    def idle(self) -> bool:
+        """Nothing committed is left unsent (a conductor of simulated time asks)."""
+        return self._caught_up and not self._wake.is_set()
 
     def notify(self) -> None:
         """Wake the relay after a commit; callable from any thread."""
@@ -76,6 +82,7 @@ class OutboxRelay:
     def stop(self) -> None:
         self._stopping = True
         self._wake.set()
+        quiescence.unwatch(self.idle)
 
     async def run(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -91,6 +98,7 @@ class OutboxRelay:
                         await asyncio.wait_for(producer.start(), 30)
                         self.connected = True
                     self._wake.clear()  # a commit from now on wakes the next round
+                    self._caught_up = False
                     rows = await self._fetch()
                     if rows:
                         sent, error = await self._send(producer, rows)
@@ -100,6 +108,8 @@ class OutboxRelay:
                             raise error
                         backoff = 0.2
                     if len(rows) < self._settings.outbox_batch_size:
+                        # All that was unsent is sent; a commit since sets the wake-up.
+                        self._caught_up = True
                         await self._idle()
                 except (Exception, asyncio.CancelledError) as exc:
                     if isinstance(exc, asyncio.CancelledError) and cancelled_from_outside():

@@ -10,7 +10,7 @@ from . import decompose, portfolio
 from .build import RELOAD, build_solution
 from .instance import Instance, compile_problem
 from .model import Problem, ProgressCallback, SolveParams
-from .ortools_solver import solve_ortools
+from .ortools_solver import solution_limit, solve_ortools
 from .progress import Reporter
 from .solution import Solution
 from .warm import warm_sequences
@@ -52,7 +52,9 @@ def solve(
             return plan
         log.warning("the depots' plans together failed the checker: %s", plan._violations[:5])
         return build_solution(inst, {}, source="none")
-    start = warm_sequences(inst, warm_start, params.time_limit_s) if warm_start is not None else None
+    start = None
+    if warm_start is not None:
+        start = warm_sequences(inst, warm_start, params.time_limit_s, params.iterations)
     return portfolio.run(inst, params, reporter, started, start)
 
 
@@ -74,7 +76,9 @@ def reoptimize(
     (use ``"@reload"`` where the vehicle went back to the depot between trips).
     A split stop is listed once per piece.  The prefixes are kept exactly; the
     rest of each route and the other vehicles are re-planned (OR-Tools only,
-    since it supports locked prefixes).
+    since it supports locked prefixes). With ``params.iterations`` (the reproducible mode)
+    OR-Tools stops by its solutions (:func:`.ortools_solver.solution_limit`), the time limit
+    being only the safety cap.
     """
     params = params or SolveParams()
     inst = compile_problem(problem, params.split_oversized)
@@ -86,6 +90,7 @@ def reoptimize(
         first_solution=params.first_solution,
         on_improvement=lambda obj, n: reporter.improvement(obj, "ortools"),
         locks=locks,
+        solution_limit=solution_limit(params.iterations),
     )
     if res is None:
         raise ValueError("fixed: no plan keeps these prefixes (shift, window or capacity violated)")

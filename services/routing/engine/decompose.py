@@ -12,6 +12,11 @@ whole-city plan exists early (the first feasible plan); then the rest of the bud
 out by size and each depot is solved again, warm-started from its first plan - a portfolio
 solve on both cores where the depot's slot is long enough for it. The merged plan is rebuilt
 and checked on the whole problem like any engine's plan.
+
+In the reproducible mode (``SolveParams.iterations``) the rounds are the same, but no slot
+comes from the clock: every depot's solve stops by its iterations, with what is left of the
+caller's time limit as its safety cap only; the first round is PyVRP alone, the second
+``params.strategy`` (``auto`` being the sequential recipe there).
 """
 
 from __future__ import annotations
@@ -101,11 +106,17 @@ def solve_by_depot(
             left = deadline - time.monotonic()
             if left <= 0.05 and best[k] is not None:
                 continue
-            part_params = replace(params, time_limit_s=max(0.05, min(slot, left)))
-            if params.strategy == "auto" and (best[k] is None or part_params.time_limit_s < PORTFOLIO_MIN_S):
-                # A first plan, or a slot too short for the portfolio's second process: PyVRP
-                # alone, here (a first plan in a few tenths of a second; warm from then on).
-                part_params = replace(part_params, strategy="pyvrp")
+            if params.iterations is not None:
+                # Reproducible mode: the engines stop by count; the time left only caps them.
+                part_params = replace(params, time_limit_s=max(0.05, left))
+                if params.strategy == "auto" and best[k] is None:
+                    part_params = replace(part_params, strategy="pyvrp")
+            else:
+                part_params = replace(params, time_limit_s=max(0.05, min(slot, left)))
+                if params.strategy == "auto" and (best[k] is None or part_params.time_limit_s < PORTFOLIO_MIN_S):
+                    # A first plan, or a slot too short for the portfolio's second process: PyVRP
+                    # alone, here (a first plan in a few tenths of a second; warm from then on).
+                    part_params = replace(part_params, strategy="pyvrp")
             # The city's earlier plan as it is: the warm start keeps only this depot's routes.
             previous = best[k] if best[k] is not None else warm_start
             plan = solve_one(part, part_params, on_part(k), previous)

@@ -335,9 +335,10 @@ class SolveParams:
     #: 0 = never start worker processes (``auto`` then solves in this process).
     workers: int = 1
     #: Reproducible mode: stop each engine after this many iterations (PyVRP ILS
-    #: iterations / OR-Tools accepted solutions) instead of by the clock.  The
-    #: time limit stays as a safety cap; while it does not bind, the same input
-    #: and seed give the same plan on any machine.
+    #: iterations; OR-Tools, whose steps cost more, after one solution per
+    #: ``ortools_solver.ITERATIONS_PER_SOLUTION`` of them) instead of by the clock.
+    #: The time limit stays as a safety cap; while it does not bind, the same input
+    #: and seed give the same plan however loaded the machine is (STATUS.md).
     iterations: int | None = None
 
     def __post_init__(self) -> None:

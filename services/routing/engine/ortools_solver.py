@@ -19,6 +19,7 @@ visited), then ``max_trips - 1`` private *reload* nodes per multi-trip vehicle.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -32,6 +33,19 @@ from .model import MAX_TIME_S
 from .schedule import simulate
 
 log = logging.getLogger(__name__)
+
+#: The reproducible mode counts work in PyVRP iterations (``SolveParams.iterations``). A solution
+#: of OR-Tools' guided local search costs several of them (3-20 ms against 1-3 ms on 50-300
+#: stops, more as its search goes on), so OR-Tools stops after one solution per this many.
+ITERATIONS_PER_SOLUTION = 10
+
+
+def solution_limit(iterations: int | None, share: float = 1.0) -> int | None:
+    """OR-Tools' solution limit for ``share`` of ``iterations`` (None: stopped by the clock)."""
+    if iterations is None:
+        return None
+    return max(1, math.ceil(share * iterations / ITERATIONS_PER_SOLUTION))
+
 
 _FIRST = {
     "parallel_cheapest_insertion": routing_enums_pb2.FirstSolutionStrategy.PARALLEL_CHEAPEST_INSERTION,
@@ -227,6 +241,8 @@ def solve_ortools(
     (objective excludes the penalty of stops rejected before solving).
     ``locks``: vehicle -> piece prefix (``RELOAD`` allowed) kept as is.
     ``initial``: a warm start in the same format (e.g. another engine's plan).
+    ``solution_limit`` (the reproducible mode): stop after that many solutions; the time
+    limit is then only a safety cap, and the search holds no other clock.
     """
     t0 = time.monotonic()
     model = _Model(inst)
@@ -238,6 +254,9 @@ def solve_ortools(
     params.time_limit.FromMilliseconds(int(remaining * 1000))
     if solution_limit is not None:
         params.solution_limit = solution_limit
+        # Sub-searches (the finalizer that places the shift starts, LNS neighbourhoods) stop
+        # after 0.1 s by default: on a loaded machine that would cut them at another point.
+        params.lns_time_limit.FromMilliseconds(int(remaining * 1000))
 
     best = [-1]
     found = [0]
@@ -268,6 +287,9 @@ def solve_ortools(
             log.info("warm start rejected by OR-Tools; solving from scratch")
     if assignment is None:
         assignment = routing.SolveWithParameters(params)
+    if solution_limit is not None and found[0] < solution_limit and time.monotonic() - t0 >= 0.98 * time_limit_s:
+        log.warning("OR-Tools stopped by the time limit after %d of %d solutions: the plan may vary from run "
+                    "to run (raise time_limit_s)", found[0], solution_limit)
     if assignment is None:
         log.info("OR-Tools found no solution (status %s)", routing.status())
         return None

@@ -9,6 +9,12 @@ With two or more cores (``strategy="auto"``/``"portfolio"``):
   improver on such plans.  When stops may have to be dropped, OR-Tools keeps the
   whole budget.
 
+Reproducible mode (``SolveParams.iterations``): every slot above is counted in iterations
+instead of seconds - OR-Tools' 15 % slot is 15 % of the iterations (one solution per
+:data:`.ortools_solver.ITERATIONS_PER_SOLUTION`), the repair pass's is a number of route
+timings - and ``auto`` is ``sequential`` whatever the cores and the time limit, which is then
+only the safety cap: the same input and seed give the same plan however loaded the machine is.
+
 Why a child *process* for B: OR-Tools is CPU-bound C++ that holds the GIL for
 long stretches (its whole first-solution heuristic); next to it nothing else in
 this interpreter - PyVRP, the progress reporting - could run.  Why ``subprocess`` rather than
@@ -35,9 +41,9 @@ from dataclasses import replace
 from .build import build_solution
 from .instance import Instance, fleet_has_room
 from .model import SolveParams
-from .ortools_solver import solve_ortools
+from .ortools_solver import solution_limit, solve_ortools
 from .progress import Reporter
-from .repair import Seqs, repair, sequences_of
+from .repair import WORK_PER_ITERATION, Seqs, repair_counted, sequences_of
 from .solution import Solution
 
 log = logging.getLogger(__name__)
@@ -59,7 +65,8 @@ PORTFOLIO_MIN_S = 3.0
 REPAIR_SHARE = 0.04
 REPAIR_MAX_S = 2.0
 
-Step = tuple[str, float, int, str]  # engine, until (wall clock), seed, first_solution
+#: engine, until (wall clock), seed, first_solution, limit (PyVRP iterations / OR-Tools solutions; None: the clock)
+Step = tuple[str, float, int, str, int | None]
 
 
 class _Child:
@@ -70,7 +77,6 @@ class _Child:
         inst_blob: bytes,
         steps: Sequence[Step],
         deadline: float,
-        iterations: int | None,
         reporter: Reporter,
         name: str,
     ) -> None:
@@ -97,7 +103,7 @@ class _Child:
         try:
             # Header pickled separately: the instance blob is shared by both children.
             self.proc.stdin.write(inst_blob)
-            pickle.dump((list(steps), deadline, iterations), self.proc.stdin)
+            pickle.dump((list(steps), deadline), self.proc.stdin)
             self.proc.stdin.close()
         except BrokenPipeError:
             log.warning("engine worker %s exited before reading its input", name)
@@ -146,13 +152,26 @@ def _from_payload(inst: Instance, payload: dict[str, object] | None, source: str
     return build_solution(inst, seqs, source=source, start_hints=starts)
 
 
-def _ortools_inline(inst: Instance, params: SolveParams, reporter: Reporter, budget: float) -> Solution | None:
+def resolve_strategy(params: SolveParams) -> str:
+    """The recipe ``params.strategy`` stands for (see the module docstring)."""
+    if params.strategy != "auto":
+        return params.strategy
+    if params.iterations is not None:
+        return "sequential"
+    parallel = params.workers >= 1 and (os.cpu_count() or 1) >= 2 and params.time_limit_s >= PORTFOLIO_MIN_S
+    return "portfolio" if parallel else "sequential"
+
+
+def _ortools_inline(
+    inst: Instance, params: SolveParams, reporter: Reporter, budget: float, share: float = 1.0
+) -> Solution | None:
+    """``share``: of the iterations, in the reproducible mode (``budget`` is then the cap)."""
     res = solve_ortools(
         inst,
         time_limit_s=budget,
         first_solution=params.first_solution,
         on_improvement=lambda obj, n: reporter.improvement(obj, "ortools"),
-        solution_limit=params.iterations,
+        solution_limit=solution_limit(params.iterations, share),
     )
     if res is None:
         return None
@@ -182,7 +201,9 @@ def run(
 ) -> Solution:
     """Solve within ``params.time_limit_s`` counted from ``started`` (monotonic clock).
 
-    ``start``: sequences PyVRP starts from (a warm start); they are a candidate plan too."""
+    ``start``: sequences PyVRP starts from (a warm start); they are a candidate plan too.
+    With ``params.iterations`` the engines and the repair pass stop by counts, and the time
+    limit is only the safety cap."""
     # Keep back the time to build and check the plans (grows with size).
     margin = FINISH_MARGIN_S + FINISH_PER_PIECE_S * len(inst.pieces)
     repair_s = 0.0 if fleet_has_room(inst) else min(REPAIR_MAX_S, REPAIR_SHARE * params.time_limit_s)
@@ -191,10 +212,8 @@ def run(
     def left() -> float:
         return budget - (time.monotonic() - started)
 
-    strategy = params.strategy
-    if strategy == "auto":
-        parallel = params.workers >= 1 and (os.cpu_count() or 1) >= 2 and params.time_limit_s >= PORTFOLIO_MIN_S
-        strategy = "portfolio" if parallel else "sequential"
+    fixed = params.iterations is not None
+    strategy = resolve_strategy(params)
     candidates: list[Solution | None] = []
     warm = None
     if start:
@@ -211,7 +230,10 @@ def run(
     elif strategy == "sequential":
         # One core or a short budget: core B's recipe, in this process.
         share = ORTOOLS_SHARE if fleet_has_room(inst) else 1.0
-        candidates.append(_ortools_inline(inst, params, reporter, left() * share))
+        if fixed:
+            candidates.append(_ortools_inline(inst, params, reporter, left(), share))
+        else:
+            candidates.append(_ortools_inline(inst, params, reporter, left() * share))
         if left() > 0.2:
             candidates.append(_pyvrp_inline(inst, replace(params, seed=params.seed + 1), reporter, left(), warm))
     else:
@@ -221,14 +243,19 @@ def run(
             candidates.append(_ortools_inline(inst, params, reporter, left()))
     found = [c for c in candidates if c is not None]
     # The repair pass may use the time up to the caller's limit, less building and checking.
-    found.extend(_repaired(inst, found, reporter, started + params.time_limit_s - margin))
+    work = None if params.iterations is None else WORK_PER_ITERATION * params.iterations
+    found.extend(_repaired(inst, found, reporter, started + params.time_limit_s - margin, work))
     return _pick(inst, found)
 
 
-def _repaired(inst: Instance, candidates: list[Solution], reporter: Reporter, deadline: float) -> list[Solution]:
+def _repaired(
+    inst: Instance, candidates: list[Solution], reporter: Reporter, deadline: float, work: int | None = None
+) -> list[Solution]:
     """Each feasible plan with dropped pieces after the repair pass (cheapest plans first).
 
     ``deadline`` is on the monotonic clock; the remaining time is shared out between the plans.
+    ``work`` (the reproducible mode): route timings shared out instead, the deadline being
+    only the safety cap of each.
     """
 
     def dropped_some(c: Solution) -> bool:
@@ -241,7 +268,13 @@ def _repaired(inst: Instance, candidates: list[Solution], reporter: Reporter, de
         if now >= deadline:
             break
         seqs, starts = sequences_of(inst, sol)
-        new = repair(inst, seqs, now + (deadline - now) / (len(todo) - k))
+        if work is None:
+            new, _ = repair_counted(inst, seqs, now + (deadline - now) / (len(todo) - k))
+        else:
+            if work <= 0:
+                break
+            new, spent = repair_counted(inst, seqs, deadline, max_work=work // (len(todo) - k))
+            work -= spent
         if new is None:
             continue
         fixed = build_solution(inst, new, source=sol.source, start_hints=starts, stats={"repaired": True})
@@ -259,16 +292,17 @@ def _portfolio(
     now = time.time()
     deadline = now + budget
     fs = params.first_solution
+    its = params.iterations
     if fleet_has_room(inst):
+        # Reproducible mode: OR-Tools' slot is a share of the iterations; the clock only caps it.
+        until = deadline if its is not None else now + min(budget, max(ORTOOLS_SHARE * budget, ORTOOLS_MIN_S))
         b_steps: list[Step] = [
-            ("ortools", now + min(budget, max(ORTOOLS_SHARE * budget, ORTOOLS_MIN_S)), params.seed, fs),
-            ("pyvrp", deadline, params.seed + 1, fs),
+            ("ortools", until, params.seed, fs, solution_limit(its, ORTOOLS_SHARE)),
+            ("pyvrp", deadline, params.seed + 1, fs, its),
         ]
     else:
-        b_steps = [("ortools", deadline, params.seed, fs)]
-    child = _Child(
-        pickle.dumps(inst, protocol=pickle.HIGHEST_PROTOCOL), b_steps, deadline, params.iterations, reporter, "B"
-    )
+        b_steps = [("ortools", deadline, params.seed, fs, solution_limit(its))]
+    child = _Child(pickle.dumps(inst, protocol=pickle.HIGHEST_PROTOCOL), b_steps, deadline, reporter, "B")
     out: list[Solution | None] = []
     try:
         # Engine A (PyVRP) runs here: no interpreter start-up eaten from its

@@ -45,6 +45,8 @@ STALL_SHARE = 0.08
 STALL_MIN_S = 0.5
 REPAIR_SHARE = 0.25
 REPAIR_MAX_S = 2.0
+#: Share of the budget (or of the iterations) after which a required-stops run still infeasible gives up.
+GIVE_UP_SHARE = 0.4
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,24 +224,31 @@ class _Deadline:
 
     def __init__(self, deadline: float) -> None:
         self._deadline = deadline
+        self.reached = False
 
     def __call__(self, best_cost: int) -> bool:
-        return time.monotonic() >= self._deadline
+        self.reached = time.monotonic() >= self._deadline
+        return self.reached
 
 
 class _GiveUp:
-    """Stopping criterion: quit a run that is still infeasible after ``after_s`` seconds."""
+    """Stopping criterion: quit a run still infeasible after ``after_s`` seconds (or ``after_iterations``)."""
 
-    def __init__(self, after_s: float) -> None:
+    def __init__(self, after_s: float, after_iterations: int | None = None) -> None:
         self._after = after_s
+        self._after_iterations = after_iterations
         self._t0: float | None = None
+        self.iterations = 0
         self.triggered = False
 
     def __call__(self, best_cost: int) -> bool:
+        self.iterations += 1
         if self._t0 is None:
             self._t0 = time.perf_counter()
+        its = self._after_iterations
+        late = self.iterations > its if its is not None else time.perf_counter() - self._t0 > self._after
         # PyVRP reports an infeasible best as a huge cost.
-        if best_cost >= INFEASIBLE_COST and time.perf_counter() - self._t0 > self._after:
+        if best_cost >= INFEASIBLE_COST and late:
             self.triggered = True
         return self.triggered
 
@@ -255,16 +264,20 @@ def _run(
 ) -> pyvrp.Result:
     # A fresh ILS params object: SolveParams' default one is shared module state.
     params = pyvrp.SolveParams(ils=pyvrp.IteratedLocalSearchParams(callbacks=watch))  # type: ignore[arg-type]
-    criteria: list[StoppingCriterion] = [_Deadline(deadline), watch]
+    clock = _Deadline(deadline)
+    criteria: list[StoppingCriterion] = [clock, watch]
     if max_iterations is not None:
         criteria.append(MaxIterations(max_iterations))
     if give_up is not None:
         criteria.append(give_up)
     if start is not None:
         watch.restart(start)
-    return pyvrp.solve(
+    result = pyvrp.solve(
         mapping.data, MultipleCriteria(criteria), seed=seed, collect_stats=False, params=params, initial_solution=start
     )
+    if max_iterations is not None and clock.reached:
+        log.warning("PyVRP stopped by the time limit before %d iterations: the plan may vary", max_iterations)
+    return result
 
 
 def _sequences(mapping: _Mapping, best: pyvrp.Solution) -> tuple[dict[int, list[int]], dict[int, int]]:
@@ -359,8 +372,9 @@ def solve_pyvrp(
     40 % of the budget - some stop really must be dropped - the rest of the budget
     goes to the prize-collecting model, where every stop is optional.  A search that
     stalls on a plan that drops pieces takes turns with the repair pass (:func:`_searched`);
-    with ``max_iterations`` (the deterministic mode) it runs in one go. ``start``: a checked
-    plan to start from instead of PyVRP's random construction (a warm start).
+    with ``max_iterations`` (the reproducible mode) it runs in one go, 40 % of the iterations
+    rather than of the time decide the switch, and ``time_limit_s`` is only the safety cap.
+    ``start``: a checked plan to start from instead of PyVRP's random construction (a warm start).
     """
     # Model building counts against the budget too; keep a little for the caller.
     deadline = time.monotonic() + max(0.05, time_limit_s - 0.05)
@@ -368,14 +382,16 @@ def solve_pyvrp(
     mapping = build_data(inst)
     watch = _Watch(on_improvement, mapping.optional_total, stall_s)
     required = bool(depots_with_room(inst))
-    give_up = _GiveUp(0.4 * time_limit_s) if required else None
+    after = None if max_iterations is None else max(1, int(GIVE_UP_SHARE * max_iterations))
+    give_up = _GiveUp(GIVE_UP_SHARE * time_limit_s, after) if required else None
     initial = _as_pyvrp(mapping, inst, start) if start is not None and start.is_feasible() else None
     result = _run(mapping, deadline, seed, watch, max_iterations, give_up, initial)
     if required and not result.best.is_feasible() and deadline - time.monotonic() > 0.05:
         log.info("PyVRP: required-stops model infeasible; switching to optional stops")
         mapping = build_data(inst, required=False)
         watch = _Watch(on_improvement, mapping.optional_total, stall_s)
-        result = _run(mapping, deadline, seed, watch, max_iterations)
+        used = give_up.iterations if give_up is not None else 0
+        result = _run(mapping, deadline, seed, watch, None if max_iterations is None else max(1, max_iterations - used))
     best, result = _searched(inst, mapping, result, deadline, seed, watch)
     if best is None:
         log.info("PyVRP found no feasible plan")

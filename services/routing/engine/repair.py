@@ -17,7 +17,9 @@ use) and the objective (travel + fixed costs + drop penalties) goes down:
 
 Cheap filters come first (eligibility, per-trip capacity, sealed order); only
 then is the route timed.  The pass is bounded by a wall-clock deadline and
-returns the best sequences found so far.
+returns the best sequences found so far.  In the reproducible mode
+(``SolveParams.iterations``) it is bounded by its work as well - ``max_work`` route
+timings - so that where it stops does not depend on the machine's speed or load.
 """
 
 from __future__ import annotations
@@ -32,11 +34,21 @@ from .solution import Solution
 
 Seqs = dict[int, list[int]]
 
+#: Reproducible mode: route timings a repair pass may spend per solver iteration
+#: (``SolveParams.iterations``).  A timing costs some 20-150 us (longer routes cost more),
+#: a PyVRP iteration on 50-300 stops 1-3 ms.
+WORK_PER_ITERATION = 10
+
 
 class _Planner:
-    def __init__(self, inst: Instance, sequences: Mapping[int, Sequence[int]], deadline: float) -> None:
+    def __init__(
+        self, inst: Instance, sequences: Mapping[int, Sequence[int]], deadline: float, max_work: int | None = None
+    ) -> None:
         self.inst = inst
         self.deadline = deadline
+        self.max_work = max_work
+        #: Route timings so far (the pass's work; it bounds the pass when ``max_work`` is set).
+        self.work = 0
         problem = inst.problem
         self.vehicles = problem.vehicles
         self.dloc = [problem.depot_location_index(v.depot_id) for v in problem.vehicles]
@@ -55,6 +67,12 @@ class _Planner:
             self.route_cost[vi] = c or 0
         served = {x for s in self.seqs.values() for x in s if x != RELOAD}
         self.dropped = [x for x in range(len(inst.pieces)) if x not in served]
+
+    def out_of_budget(self) -> bool:
+        """Past ``max_work`` route timings (when set), or past the deadline."""
+        if self.max_work is not None and self.work >= self.max_work:
+            return True
+        return time.monotonic() > self.deadline
 
     def legs(self, seq: Sequence[int]) -> list[Leg]:
         """Same as :func:`.build.legs_of`, with the legs cached (they are timed very often)."""
@@ -99,6 +117,7 @@ class _Planner:
                 sealed = True
             elif sealed:
                 return None
+        self.work += 1
         legs = self.legs(seq)
         dur = self.inst.duration
         tl = simulate(dur, None, self.dloc[vi], self.load_s[vi], legs, v.shift_start_s)
@@ -161,6 +180,7 @@ class _Planner:
                 s = i + 1
         v = self.vehicles[vi]
         dloc = self.dloc[vi]
+        self.work += 1
         tl = simulate(self.inst.duration, None, dloc, self.load_s[vi], self.legs(seq), v.shift_start_s)
         departures = tl.departures  # one per piece, in order
         last_end = p.windows[-1].end_s
@@ -205,7 +225,7 @@ class _Planner:
         lost = 0
         left: list[int] = []
         for y in sorted(pieces, key=lambda z: (-self.inst.pieces[z].penalty, -self.demand[z][0])):
-            if time.monotonic() > self.deadline:
+            if self.out_of_budget():
                 return None
             ins = self.best_insertion(y, seqs, costs)
             if ins is None or ins[0] >= self.inst.pieces[y].penalty:
@@ -244,7 +264,7 @@ class _Planner:
         best: tuple[int, Seqs, dict[int, int], list[int]] | None = None
         for vi in self.inst.pieces[x].vehicles:
             seq = self.seqs.get(vi)
-            if not seq or vi in self.frozen or time.monotonic() > self.deadline:
+            if not seq or vi in self.frozen or self.out_of_budget():
                 continue
             for i, y in enumerate(seq):
                 if y == RELOAD or self.inst.pieces[y].penalty >= pen:
@@ -279,7 +299,7 @@ class _Planner:
         pen = self.inst.pieces[x].penalty
         for vi in self.inst.pieces[x].vehicles:
             seq = self.seqs.get(vi)
-            if not seq or vi in self.frozen or time.monotonic() > self.deadline:
+            if not seq or vi in self.frozen or self.out_of_budget():
                 continue
             trips: list[list[int]] = [[]]
             for y in seq:
@@ -330,21 +350,31 @@ def sequences_of(inst: Instance, solution: Solution) -> tuple[Seqs, dict[int, in
     return seqs, starts
 
 
-def repair(inst: Instance, sequences: Mapping[int, Sequence[int]], deadline: float) -> Seqs | None:
+def repair(
+    inst: Instance, sequences: Mapping[int, Sequence[int]], deadline: float, max_work: int | None = None
+) -> Seqs | None:
     """Improved sequences (same format as the engines'), or None when nothing was gained.
 
-    ``deadline`` is on the :func:`time.monotonic` clock.
+    ``deadline`` is on the :func:`time.monotonic` clock. ``max_work``: at most this many route
+    timings as well (the reproducible mode: then the deadline is only a safety cap).
     """
-    plan = _Planner(inst, sequences, deadline)
+    return repair_counted(inst, sequences, deadline, max_work)[0]
+
+
+def repair_counted(
+    inst: Instance, sequences: Mapping[int, Sequence[int]], deadline: float, max_work: int | None = None
+) -> tuple[Seqs | None, int]:
+    """:func:`repair`, and the route timings it spent."""
+    plan = _Planner(inst, sequences, deadline, max_work)
     if not plan.dropped:
-        return None
+        return None, plan.work
     changed = False
     improved = True
-    while improved and time.monotonic() < deadline:
+    while improved and not plan.out_of_budget():
         improved = False
         for move in ("insert", "swap", "make_room"):
             for x in sorted(plan.dropped, key=lambda z: -inst.pieces[z].penalty):
-                if time.monotonic() > deadline:
+                if plan.out_of_budget():
                     break
                 if x not in plan.dropped:
                     continue
@@ -358,4 +388,4 @@ def repair(inst: Instance, sequences: Mapping[int, Sequence[int]], deadline: flo
             if improved:
                 break  # cheaper moves first again
         changed |= improved
-    return plan.seqs if changed else None
+    return (plan.seqs if changed else None), plan.work

@@ -12,7 +12,7 @@ import time
 
 from .build import RELOAD, build_solution, normalise
 from .instance import Instance
-from .repair import Seqs, repair
+from .repair import WORK_PER_ITERATION, Seqs, repair
 from .solution import Solution
 
 #: Share of the budget the warm start may spend inserting the new stops.
@@ -53,11 +53,17 @@ def carried_over(inst: Instance, previous: Solution) -> Seqs:
     return {vi: seq for vi, seq in seqs.items() if build_solution(inst, {vi: seq}, source="warm").is_feasible()}
 
 
-def warm_sequences(inst: Instance, previous: Solution, budget_s: float) -> Seqs:
+def warm_sequences(inst: Instance, previous: Solution, budget_s: float, iterations: int | None = None) -> Seqs:
     """Start sequences for a solve: the previous plan carried over, new stops inserted
-    (nothing when nothing of it still holds: then the solve starts cold)."""
+    (nothing when nothing of it still holds: then the solve starts cold).
+
+    ``iterations`` (the reproducible mode): the insertion is bounded by its work, not by a
+    share of ``budget_s``, which is then only the safety cap."""
     seqs = carried_over(inst, previous)
     if not seqs:
         return seqs
-    inserted = repair(inst, seqs, time.monotonic() + INSERT_SHARE * budget_s)
+    if iterations is None:
+        inserted = repair(inst, seqs, time.monotonic() + INSERT_SHARE * budget_s)
+    else:
+        inserted = repair(inst, seqs, time.monotonic() + budget_s, max_work=WORK_PER_ITERATION * iterations)
     return inserted if inserted is not None else seqs

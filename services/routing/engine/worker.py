@@ -1,9 +1,11 @@
 """Child-process entry point of the portfolio (``python -m <package>.worker``).
 
-Input on stdin: a pickle of the instance, then one of ``(steps, deadline, iterations)`` where
-``steps`` is a list of ``(engine, until, seed, first_solution)`` run one after
+Input on stdin: a pickle of the instance, then one of ``(steps, deadline)`` where
+``steps`` is a list of ``(engine, until, seed, first_solution, limit)`` run one after
 the other; ``until`` and ``deadline`` are wall-clock (``time.time()``) instants,
-shared with the parent.  Output on stdout, one line each:
+shared with the parent; ``limit`` (None: by the clock) stops the step's engine by
+count (PyVRP iterations / OR-Tools solutions), ``until`` then being only its cap.
+Output on stdout, one line each:
 
 * ``P <engine> <cost>`` - new best (objective without pre-rejected stops),
   throttled to a few per second;
@@ -49,7 +51,7 @@ class _Progress:
 
 
 def _run_step(
-    inst: object, engine: str, budget: float, seed: int, first_solution: str, iterations: int | None, report: _Progress
+    inst: object, engine: str, budget: float, seed: int, first_solution: str, limit: int | None, report: _Progress
 ) -> dict[str, object] | None:
     from .instance import Instance
 
@@ -63,12 +65,12 @@ def _run_step(
             time_limit_s=budget,
             first_solution=first_solution,
             on_improvement=report,
-            solution_limit=iterations,
+            solution_limit=limit,
         )
     else:
         from .pyvrp_solver import solve_pyvrp
 
-        res = solve_pyvrp(inst, time_limit_s=budget, seed=seed, on_improvement=report, max_iterations=iterations)
+        res = solve_pyvrp(inst, time_limit_s=budget, seed=seed, on_improvement=report, max_iterations=limit)
     if res is None:
         return None
     seqs: dict[int, list[int]] = res.sequences  # type: ignore[attr-defined]
@@ -79,14 +81,14 @@ def _run_step(
 def main(stdin: IO[bytes] | None = None, out: IO[str] | None = None) -> None:
     src = stdin or sys.stdin.buffer
     inst = pickle.load(src)
-    steps, deadline, iterations = pickle.load(src)
+    steps, deadline = pickle.load(src)
     out = out or sys.stdout
-    for engine, until, seed, first_solution in steps:
+    for engine, until, seed, first_solution, limit in steps:
         budget = min(until, deadline) - time.time()
         if budget <= 0.05:
             continue  # this step's slot is over (slow start); later steps may still run
         report = _Progress(out, engine)
-        payload = _run_step(inst, engine, budget, seed, first_solution, iterations, report)
+        payload = _run_step(inst, engine, budget, seed, first_solution, limit, report)
         report.flush()
         out.write(f"R {engine} {json.dumps(payload)}\n")
         out.flush()

@@ -55,6 +55,10 @@ class OperationsConfig:
     #: The baseline's one planning hour (local time), for the next day.
     day_ahead_at: str = "18:00"
     seed: int = 0
+    #: Plans and re-optimisations stop after this many solver iterations instead of by the
+    #: clock, so that a simulation plans the same whatever the machine's load (``time_limit_s``
+    #: is then only the safety cap); None: time-limited.
+    iterations: int | None = None
 
 
 @dataclass
@@ -129,6 +133,7 @@ class OperationsLoop:
             await self._plan_and_dispatch(RequestPlan(
                 depot_ids=[depot.id], service_date=today, time_limit_s=self.config.time_limit_s,
                 seed=self.config.seed, horizon=horizon, vehicle_ids=snapshot.free,
+                iterations=self.config.iterations,
             ))
         left = await asyncio.to_thread(self._snapshot, depot.id, today)
         if left.urgent and left.on_the_road:
@@ -143,7 +148,7 @@ class OperationsLoop:
             try:
                 child = await self._planner.reoptimize(
                     plan_id, LOOP, self.config.time_limit_s, self.config.seed,
-                    horizon=horizon, vehicle_ids=frozenset(vehicle_ids),
+                    horizon=horizon, vehicle_ids=frozenset(vehicle_ids), iterations=self.config.iterations,
                 )
             except DomainError as exc:  # superseded or re-planned meanwhile: next cycle
                 log.info("no insertion into %s: %s", plan_id, exc)
@@ -166,7 +171,7 @@ class OperationsLoop:
         self.cycles += 1
         await self._plan_and_dispatch(RequestPlan(
             depot_ids=[depot.id], service_date=local.date() + timedelta(days=1),
-            time_limit_s=self.config.time_limit_s, seed=self.config.seed,
+            time_limit_s=self.config.time_limit_s, seed=self.config.seed, iterations=self.config.iterations,
         ))
 
     # --- shared steps ---------------------------------------------------------------

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
@@ -29,7 +28,7 @@ from services.routing.service_layer.loading import Horizon, Loaded, Loader, load
 from services.routing.service_layer.reoptimize import build_reoptimization
 from services.routing.service_layer.solver_process import Solver, solve_in_child
 from services.routing.service_layer.unit_of_work import RoutingUnitOfWork
-from shared import clock
+from shared import clock, ids
 from shared.auth import Principal
 from shared.errors import DomainError
 
@@ -46,6 +45,9 @@ class RequestPlan:
     horizon: Horizon | None = None
     #: Only these vehicles (the idle ones); None: the depots' whole fleet in service.
     vehicle_ids: frozenset[str] | None = None
+    #: Reproducible mode: the engines stop after this many iterations, not by the clock
+    #: (``time_limit_s`` is then only the safety cap); None: time-limited.
+    iterations: int | None = None
 
 
 
@@ -64,7 +66,7 @@ class Planner:
     async def request(self, command: RequestPlan, principal: Principal) -> Plan:
         """Create the plan and solve it in the background; the plan row says how it goes."""
         plan = await asyncio.to_thread(self._create, command, principal)
-        params = SolveParams(time_limit_s=command.time_limit_s, seed=command.seed)
+        params = SolveParams(time_limit_s=command.time_limit_s, seed=command.seed, iterations=command.iterations)
         day = (tuple(sorted(command.depot_ids)), command.service_date)
         self._tasks[plan.id] = asyncio.create_task(
             self._solve(plan.id, command.service_date, params, lambda: self._load(command), day))
@@ -93,7 +95,7 @@ class Planner:
             # Validate now so a bad request is a 4xx, not a plan that fails later.
             self._load_in(uow, command)
             plan = Plan(
-                id=f"P-{uuid.uuid4().hex[:12]}", depot_ids=command.depot_ids,
+                id=f"P-{ids.random_hex('plan', 12)}", depot_ids=command.depot_ids,
                 service_date=command.service_date, time_limit_s=command.time_limit_s,
                 seed=command.seed, requested_by=principal.subject, created_at=clock.now(),
                 progress={"elapsed_s": 0, "best_cost": None, "solutions_found": 0},
@@ -105,6 +107,7 @@ class Planner:
     async def reoptimize(
         self, plan_id: str, principal: Principal, time_limit_s: float, seed: int, *,
         horizon: Horizon | None = None, vehicle_ids: frozenset[str] | None = None,
+        iterations: int | None = None,
     ) -> Plan:
         def build(uow: RoutingUnitOfWork) -> Loaded:
             return build_reoptimization(uow, plan_id, self._tz, horizon=horizon, vehicle_ids=vehicle_ids)[1]
@@ -115,7 +118,7 @@ class Planner:
                 check_depot_access(principal, parent.depot_ids)
                 build(uow)  # a bad request fails now, as a 4xx
                 child = Plan(
-                    id=f"P-{uuid.uuid4().hex[:12]}", depot_ids=parent.depot_ids,
+                    id=f"P-{ids.random_hex('plan', 12)}", depot_ids=parent.depot_ids,
                     service_date=parent.service_date, time_limit_s=time_limit_s, seed=seed,
                     requested_by=principal.subject, created_at=clock.now(), parent_plan_id=parent.id,
                     progress={"elapsed_s": 0, "best_cost": None, "solutions_found": 0},
@@ -129,7 +132,7 @@ class Planner:
                 return build(uow)
 
         child = await asyncio.to_thread(create)
-        params = SolveParams(time_limit_s=time_limit_s, seed=seed)
+        params = SolveParams(time_limit_s=time_limit_s, seed=seed, iterations=iterations)
         self._tasks[child.id] = asyncio.create_task(self._solve(child.id, child.service_date, params, load))
         return child
 
