@@ -17,7 +17,8 @@ log = logging.getLogger(__name__)
 
 
 #: A service that answers "not now" (503, 429) is asked again after its Retry-After, this
-#: many times: every call here is idempotent (PUT by id, stock events by event id).
+#: many times: every call here is idempotent (PUT by id, stock events by event id). So is
+#: a call whose connection broke (a keep-alive connection the server closed as we sent).
 ATTEMPTS = 5
 
 Call = Callable[[], Awaitable[httpx.Response]]
@@ -25,7 +26,14 @@ Call = Callable[[], Awaitable[httpx.Response]]
 
 async def _answered(call: Call) -> httpx.Response:
     for attempt in range(1, ATTEMPTS + 1):
-        response = await call()
+        try:
+            response = await call()
+        except httpx.TransportError as exc:
+            if attempt == ATTEMPTS:
+                raise
+            log.info("call failed (%r), trying again", exc)
+            await asyncio.sleep(0.2 * attempt)
+            continue
         if response.status_code not in (429, 503) or attempt == ATTEMPTS:
             return response
         wait_s = min(float(response.headers.get("Retry-After", "1")), 10.0)
