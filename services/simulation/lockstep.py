@@ -19,6 +19,7 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -46,8 +47,11 @@ def clock_file(directory: Path, start: datetime) -> Path:
 
 
 class Conductor:
-    def __init__(self, path: Path, broker_url: str, processes: tuple[str, ...]) -> None:
+    def __init__(self, path: Path, broker_url: str, processes: tuple[str, ...],
+                 check_alive: Callable[[], None] = lambda: None) -> None:
+        """``check_alive`` raises when a process has died: waiting for its rest would be in vain."""
         directory = path.parent
+        self._check_alive = check_alive
         self.file = ClockFile(path)
         self.clock = SteppedClock(self.file)
         self._directory = directory
@@ -120,6 +124,7 @@ class Conductor:
                 second = self._reports()
                 if self._all_at_rest(second) and _epochs(first) == _epochs(second):
                     return
+            self._check_alive()
             if time.monotonic() - started > STUCK_AFTER_S:
                 raise NotAtRest(f"the system did not come to rest at {self.now().isoformat()}: "
                                 f"{json.dumps(self._reports(), default=str)[:2000]}")

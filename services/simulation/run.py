@@ -152,7 +152,7 @@ async def _run_in_lockstep(scenario: Scenario, city: DemoCity, actions: list[Act
     )
     started = time.monotonic()
     async with running_system(config) as system:
-        conductor = Conductor(path, system.settings.broker_url, PROCESSES)
+        conductor = Conductor(path, system.settings.broker_url, PROCESSES, system.check_alive)
         previous = clock.use(conductor.clock)
         try:
             await conductor.start()
