@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -27,8 +26,6 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from shared.stepped_clock import PHASES, ClockFile, SteppedClock
-
-log = logging.getLogger(__name__)
 
 POLL_S = 0.002
 #: A process that has not come to rest within this long (wall) is stuck, not slow.
