@@ -9,9 +9,10 @@ stops no vehicle may link; a depot of 300 stops needs four of 310 x 310.
 
 The budget goes in two rounds. First every depot gets a short PyVRP solve, so that a
 whole-city plan exists early (the first feasible plan); then the rest of the budget is shared
-out by size and each depot is solved again, warm-started from its first plan - a portfolio
-solve on both cores where the depot's slot is long enough for it. The merged plan is rebuilt
-and checked on the whole problem like any engine's plan.
+out by size and each depot is solved again, warm-started from its first plan. With two cores
+that round runs in two lanes, two depots at a time (:mod:`.lanes`); on one core (or with
+``workers=0``) the depots go in turn, each by a portfolio solve where its slot is long enough
+for one. The merged plan is rebuilt and checked on the whole problem like any engine's plan.
 
 In the reproducible mode (``SolveParams.iterations``) the rounds are the same, but no slot
 comes from the clock: every depot's solve stops by its iterations, with what is left of the
@@ -22,12 +23,14 @@ caller's time limit as its safety cap only; the first round is PyVRP alone, the 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
 
+from . import lanes
 from .build import build_solution
 from .instance import Instance
 from .model import Problem, Progress, SolveParams
@@ -50,8 +53,10 @@ FIRST_ROUND_MAX_S = 2.0
 #: ... and no depot's first solve shorter than this.
 FIRST_ROUND_MIN_S = 0.3
 
-#: Solves one depot: (problem, params, progress callback, warm start) -> plan.
-SolveFn = Callable[[Problem, SolveParams, Callable[[Progress], None], Solution | None], Solution]
+#: Depots improved at the same time in the second round (2: :mod:`.lanes`; 1: in turn).
+LANES = 2
+#: ... when that round has at least this long (a lane's child needs ~0.5 s to start).
+LANES_MIN_S = 2.0
 
 
 def depot_problems(problem: Problem) -> list[Problem]:
@@ -74,12 +79,25 @@ def worth_decomposing(problem: Problem) -> bool:
     return len(problem.stops) >= DECOMPOSE_MIN_STOPS and len({s.depot_id for s in problem.stops}) > 1
 
 
+def in_lanes(params: SolveParams, n_parts: int, seconds: float) -> bool:
+    """Whether the second round runs two depots at a time (:mod:`.lanes`)."""
+    return (
+        LANES >= 2
+        and n_parts >= 2
+        and seconds >= LANES_MIN_S
+        and params.strategy == "auto"
+        and params.iterations is None  # the reproducible mode keeps one order of work
+        and params.workers >= 1
+        and (os.cpu_count() or 1) >= 2
+    )
+
+
 def solve_by_depot(
     inst: Instance,
     params: SolveParams,
     reporter: Reporter,
     started: float,
-    solve_one: SolveFn,
+    solve_one: lanes.SolveFn,
     warm_start: Solution | None = None,
 ) -> Solution:
     """The whole problem's plan, solved depot by depot within ``params.time_limit_s``."""
@@ -100,6 +118,13 @@ def solve_by_depot(
 
         return report
 
+    def keep(k: int, plan: Solution) -> None:
+        if best[k] is None or (plan.is_feasible() and plan.cost < best[k].cost):  # type: ignore[union-attr]
+            best[k] = plan
+            part_cost[k] = plan.cost
+        else:  # the re-solve found nothing better: the first round's plan stays
+            part_cost[k] = best[k].cost  # type: ignore[union-attr]
+
     def solve_round(budget: float, minimum: float) -> None:
         for k, part in enumerate(parts):
             slot = max(minimum, budget * sizes[k] / total)
@@ -119,17 +144,23 @@ def solve_by_depot(
                     part_params = replace(part_params, strategy="pyvrp")
             # The city's earlier plan as it is: the warm start keeps only this depot's routes.
             previous = best[k] if best[k] is not None else warm_start
-            plan = solve_one(part, part_params, on_part(k), previous)
-            if best[k] is None or (plan.is_feasible() and plan.cost < best[k].cost):  # type: ignore[union-attr]
-                best[k] = plan
-                part_cost[k] = plan.cost
-            else:  # the re-solve found nothing better: the first round's plan stays
-                part_cost[k] = best[k].cost  # type: ignore[union-attr]
+            keep(k, solve_one(part, part_params, on_part(k), previous))
 
     solve_round(min(FIRST_ROUND_MAX_S, FIRST_ROUND_SHARE * params.time_limit_s), FIRST_ROUND_MIN_S)
     reporter.improvement(sum(part_cost), "by_depot", absolute=True)
     log.info("by depot: first round done after %.1f s (%d depots)", reporter.elapsed(), len(parts))
-    solve_round(max(0.0, deadline - time.monotonic()), 0.05)
+    rest = max(0.0, deadline - time.monotonic())
+    if in_lanes(params, len(parts), rest):
+        jobs = [(k, part, best[k]) for k, part in enumerate(parts)]
+
+        def keep_reported(k: int, plan: Solution) -> None:
+            # A child's last progress line may have been held back; its plan says it all.
+            keep(k, plan)
+            reporter.improvement(sum(part_cost), plan.source, absolute=True)
+
+        lanes.solve_in_lanes(jobs, params, rest, solve_one, lambda k, p: on_part(k)(p), keep_reported)
+    else:
+        solve_round(rest, 0.05)
     return merged(inst, [b for b in best if b is not None])
 
 
@@ -144,4 +175,3 @@ def merged(inst: Instance, plans: list[Solution]) -> Solution:
     sources = sorted({p.source for p in plans})
     sol = build_solution(inst, seqs, source="+".join(sources), start_hints=starts)
     return replace(sol, stats={"by_depot": [{"source": p.source, "cost": p.cost} for p in plans]})
-
