@@ -14,6 +14,7 @@ compared with a long run:
     python bench/city.py --cities 1000x4,3000x10 --long 600   # both cities, one run
     python bench/city.py --budgets 5,10 --long 30 --cities 300x4
     python bench/city.py --replan 0.05 --budgets 10   # warm start against cold on a changed day
+    python bench/city.py --lanes 1                    # depots improved in turn, not two at a time
 
 ``--replan SHARE`` measures the operations loop's case: a plan is made, then SHARE of the stops
 are gone and as many new ones have come; the changed day is solved cold and warm-started from
@@ -44,6 +45,7 @@ from services.routing.engine import (
     TimeWindow,
     Vehicle,
     check_solution,
+    decompose,
     solve,
 )
 
@@ -201,7 +203,10 @@ def main() -> None:
     ap.add_argument("--strategy", default="auto", help="auto, ortools, pyvrp, portfolio")
     ap.add_argument("--compare", choices=["pyvrp"], help="also solve a plain PyVRP model (bench/pyvrp_peer.py)")
     ap.add_argument("--replan", type=float, default=0.0, help="share of stops replaced: warm start against cold")
+    ap.add_argument("--lanes", type=int, choices=[1, 2], default=decompose.LANES,
+                    help="depots improved at once in a city's second round (engine/lanes.py; 1: in turn)")
     args = ap.parse_args()
+    decompose.LANES = args.lanes
 
     budgets = [float(b) for b in args.budgets.split(",") if b.strip()]
     for city in args.cities.split(","):
@@ -210,7 +215,7 @@ def main() -> None:
         problem = make_city(n_stops, n_depots=n_depots)
         print(
             f"city: {len(problem.stops)} stops, {len(problem.vehicles)} vehicles, {len(problem.depots)} depots "
-            f"(built in {time.monotonic() - t0:.1f} s), strategy {args.strategy}"
+            f"(built in {time.monotonic() - t0:.1f} s), strategy {args.strategy}, lanes {args.lanes}"
         )
         if args.replan > 0:
             replan(problem, args.replan, budgets, args.seed, args.strategy)
