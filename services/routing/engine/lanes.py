@@ -20,21 +20,14 @@ lane's end (wall clock, shared with the parent) on stdin, and writes one line ea
 from __future__ import annotations
 
 import base64
-import logging
-import os
 import pickle
-import subprocess
-import sys
-import tempfile
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
+from .child import Child
 from .model import Problem, Progress, ProgressCallback, SolveParams
 from .solution import Solution
-
-log = logging.getLogger(__name__)
 
 #: One depot of a lane: its index in the city, its problem and the plan to start from.
 Job = tuple[int, Problem, Solution | None]
@@ -44,8 +37,6 @@ SolveFn = Callable[[Problem, SolveParams, ProgressCallback, Solution | None], So
 OnProgress = Callable[[int, Progress], None]
 OnPlan = Callable[[int, Solution], None]
 
-#: Extra time the child gets to send its last plan after the lane's end.
-CHILD_GRACE_S = 2.0
 #: No depot's slot shorter than this (PyVRP needs a moment to load the warm start).
 MIN_SLOT_S = 0.05
 
@@ -81,7 +72,7 @@ def run_lane(
         on_plan(k, solve_one(part, part_params, lambda p, k=k: on_progress(k, p), warm))  # type: ignore[misc]
 
 
-class LaneChild:
+class LaneChild(Child):
     """A lane run in a child process; its progress and plans arrive over a pipe."""
 
     def __init__(
@@ -89,60 +80,16 @@ class LaneChild:
     ) -> None:
         self._on_progress = on_progress
         self._on_plan = on_plan
-        self._end = time.monotonic() + seconds
-        self.done = threading.Event()
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)  # import this package as we did
-        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed in wait()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", f"{__package__}.lane_worker"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._stderr,
-            env=env,
-        )
-        self._reader = threading.Thread(target=self._read, name="engine-lane", daemon=True)
-        self._reader.start()
-        assert self.proc.stdin is not None
-        try:
-            pickle.dump((list(jobs), params, time.time() + seconds), self.proc.stdin, pickle.HIGHEST_PROTOCOL)
-            self.proc.stdin.close()
-        except BrokenPipeError:
-            log.warning("engine lane worker exited before reading its input")
+        end = time.time() + seconds
+        super().__init__("lane_worker", [(list(jobs), params, end)], end, "lane")
 
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        try:
-            for raw in self.proc.stdout:
-                kind, _, rest = raw.decode().strip().partition(" ")
-                if kind == "P":
-                    k, cost, source = rest.split(" ", 2)
-                    self._on_progress(int(k), Progress(0.0, int(cost), 0, source))
-                elif kind == "R":
-                    k, _, blob = rest.partition(" ")
-                    self._on_plan(int(k), pickle.loads(base64.b64decode(blob)))
-                elif kind == "D":
-                    break
-        except Exception:  # a garbled pipe costs only this lane's second round
-            log.exception("reading the engine lane worker failed")
-        finally:
-            self.done.set()
-
-    def wait(self) -> None:
-        self.done.wait(max(0.0, self._end - time.monotonic()) + CHILD_GRACE_S)
-        if not self.done.is_set():
-            log.warning("engine lane worker overran its time and was stopped")
-        self.kill()
-        if self.proc.returncode not in (0, -9):
-            self._stderr.seek(0)
-            err = self._stderr.read()[-2000:].decode(errors="replace")
-            log.warning("engine lane worker failed (exit %s): %s", self.proc.returncode, err)
-        self._stderr.close()
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
+    def line(self, kind: str, rest: str) -> None:
+        if kind == "P":
+            k, cost, source = rest.split(" ", 2)
+            self._on_progress(int(k), Progress(0.0, int(cost), 0, source))
+        elif kind == "R":
+            k, _, blob = rest.partition(" ")
+            self._on_plan(int(k), pickle.loads(base64.b64decode(blob)))
 
 
 def solve_in_lanes(

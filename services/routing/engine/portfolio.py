@@ -17,11 +17,7 @@ only the safety cap: the same input and seed give the same plan however loaded t
 
 Why a child *process* for B: OR-Tools is CPU-bound C++ that holds the GIL for
 long stretches (its whole first-solution heuristic); next to it nothing else in
-this interpreter - PyVRP, the progress reporting - could run.  Why ``subprocess`` rather than
-``multiprocessing``: the service already calls :func:`solve` inside a
-``ProcessPoolExecutor`` worker, where fork-safety and daemonic-process rules
-would bite; a plain child with pipes works anywhere, needs no signal handlers,
-and is killed when the budget (plus a grace period) is over.
+this interpreter - PyVRP, the progress reporting - could run (:mod:`.child`).
 """
 
 from __future__ import annotations
@@ -30,15 +26,12 @@ import json
 import logging
 import os
 import pickle
-import subprocess
-import sys
-import tempfile
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import replace
 
 from .build import build_solution
+from .child import Child
 from .instance import Instance, fleet_has_room
 from .model import SolveParams
 from .ortools_solver import solution_limit, solve_ortools
@@ -51,8 +44,6 @@ log = logging.getLogger(__name__)
 #: Seconds kept back from the budget to build and check the plans.
 FINISH_MARGIN_S = 0.1
 FINISH_PER_PIECE_S = 0.0003
-#: Extra time a child gets to send its result after the deadline.
-CHILD_GRACE_S = 2.0
 #: Share of the budget OR-Tools gets on core B when PyVRP can take over
 #: (enough for its first plan and a short GLS; PyVRP improves better after that).
 ORTOOLS_SHARE = 0.15
@@ -69,79 +60,25 @@ REPAIR_MAX_S = 2.0
 Step = tuple[str, float, int, str, int | None]
 
 
-class _Child:
+class _Child(Child):
     """One worker process running ``steps``; its results arrive over a pipe."""
 
-    def __init__(
-        self,
-        inst_blob: bytes,
-        steps: Sequence[Step],
-        deadline: float,
-        reporter: Reporter,
-        name: str,
-    ) -> None:
-        self.name = name
+    def __init__(self, inst_blob: bytes, steps: Sequence[Step], deadline: float, reporter: Reporter, name: str) -> None:
         self.results: list[tuple[str, dict[str, object] | None]] = []
-        self.done = threading.Event()
         self._reporter = reporter
-        self.deadline = deadline
-        env = dict(os.environ)
-        # The child must import this package exactly as we did.
-        env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
-        # Closed in wait(); a context manager cannot span the child's lifetime.
-        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", f"{__package__}.worker"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._stderr,
-            env=env,
-        )
-        self._reader = threading.Thread(target=self._read, name=f"engine-{name}", daemon=True)
-        self._reader.start()
-        assert self.proc.stdin is not None
-        try:
-            # Header pickled separately: the instance blob is shared by both children.
-            self.proc.stdin.write(inst_blob)
-            pickle.dump((list(steps), deadline), self.proc.stdin)
-            self.proc.stdin.close()
-        except BrokenPipeError:
-            log.warning("engine worker %s exited before reading its input", name)
+        # The worker reads the instance, then its steps: two pickles.
+        super().__init__("worker", [(list(steps), deadline)], deadline, name, blob=inst_blob)
 
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        try:
-            for raw in self.proc.stdout:
-                kind, _, rest = raw.decode().strip().partition(" ")
-                if kind == "P":
-                    engine, _, cost = rest.partition(" ")
-                    self._reporter.improvement(int(cost), engine)
-                elif kind == "R":
-                    engine, _, payload = rest.partition(" ")
-                    self.results.append((engine, json.loads(payload)))
-                elif kind == "D":
-                    break  # do not wait for the child's interpreter shutdown
-        except Exception:  # a garbled pipe only costs us this engine
-            log.exception("reading engine worker %s failed", self.name)
-        finally:
-            self.done.set()
+    def line(self, kind: str, rest: str) -> None:
+        engine, _, payload = rest.partition(" ")
+        if kind == "P":
+            self._reporter.improvement(int(payload), engine)
+        elif kind == "R":
+            self.results.append((engine, json.loads(payload)))
 
-    def wait(self) -> list[tuple[str, dict[str, object] | None]]:
-        self.done.wait(max(0.0, self.deadline - time.time()) + CHILD_GRACE_S)
-        if not self.done.is_set():
-            log.warning("engine worker %s overran its budget and was stopped", self.name)
-        self.kill()
-        if self.proc.returncode not in (0, -9) and not self.results:
-            self._stderr.seek(0)
-            err = self._stderr.read()[-2000:].decode(errors="replace")
-            log.warning("engine worker %s failed (exit %s): %s", self.name, self.proc.returncode, err)
-        self._stderr.close()
+    def collect(self) -> list[tuple[str, dict[str, object] | None]]:
+        self.wait()
         return list(self.results)
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
 
 
 def _from_payload(inst: Instance, payload: dict[str, object] | None, source: str) -> Solution | None:
@@ -308,7 +245,7 @@ def _portfolio(
         # Engine A (PyVRP) runs here: no interpreter start-up eaten from its
         # budget, and its Python-level loop leaves the GIL to the pipe reader.
         out.append(_pyvrp_inline(inst, params, reporter, deadline - time.time(), start))
-        for engine, payload in child.wait():
+        for engine, payload in child.collect():
             out.append(_from_payload(inst, payload, engine))
     finally:
         child.kill()
