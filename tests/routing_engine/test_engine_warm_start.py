@@ -7,7 +7,8 @@ from dataclasses import replace
 from services.routing.engine import TimeWindow
 from services.routing.engine.build import RELOAD, build_solution
 from services.routing.engine.instance import compile_problem
-from services.routing.engine.pyvrp_solver import _as_pyvrp, _sequences, _Watch, build_data
+from services.routing.engine.pyvrp_model import as_pyvrp, build_data, plan_sequences
+from services.routing.engine.pyvrp_solver import _Watch
 
 from .helpers import H, problem, stop, vehicle
 
@@ -26,12 +27,12 @@ def test_a_plan_reaches_pyvrp_with_its_windows_trips_and_cost() -> None:
     assert ours.routes[0].visits[2].window == two_windows[1]  # C after the reload: afternoon window
 
     mapping = build_data(inst, required=False)
-    theirs = _as_pyvrp(mapping, inst, ours)
+    theirs = as_pyvrp(mapping, inst, ours)
 
     assert theirs.is_feasible()
     dropped = _Watch(None, mapping.optional_total, None).dropped(theirs)
     assert theirs.distance_cost() + theirs.fixed_vehicle_cost() + dropped == ours.cost
-    seqs, _ = _sequences(mapping, theirs)
+    seqs, _ = plan_sequences(mapping, theirs)
     assert seqs == {0: [0, 1, RELOAD, 2]}
     assert replace(ours, stats={}) == replace(build_solution(inst, seqs, source="test"), stats={})
 
