@@ -36,6 +36,11 @@ def test_lanes_are_balanced_by_size_largest_first() -> None:
     assert balanced([5]) == ([0], [])
 
 
+@pytest.fixture(autouse=True)
+def two_lanes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(decompose, "LANES", 2)
+
+
 def test_only_a_timed_auto_solve_on_two_cores_runs_in_lanes(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(decompose.os, "cpu_count", lambda: 2)
     auto = SolveParams(time_limit_s=30)
@@ -46,6 +51,9 @@ def test_only_a_timed_auto_solve_on_two_cores_runs_in_lanes(monkeypatch: pytest.
     assert not in_lanes(SolveParams(time_limit_s=30, workers=0), 4, 20.0)
     assert not in_lanes(SolveParams(time_limit_s=30, strategy="pyvrp"), 4, 20.0)
     monkeypatch.setattr(decompose.os, "cpu_count", lambda: 1)
+    assert not in_lanes(auto, 4, 20.0)
+    monkeypatch.setattr(decompose.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(decompose, "LANES", 1)  # in turn, as measured so far
     assert not in_lanes(auto, 4, 20.0)
 
 

@@ -9,10 +9,10 @@ stops no vehicle may link; a depot of 300 stops needs four of 310 x 310.
 
 The budget goes in two rounds. First every depot gets a short PyVRP solve, so that a
 whole-city plan exists early (the first feasible plan); then the rest of the budget is shared
-out by size and each depot is solved again, warm-started from its first plan. With two cores
-that round runs in two lanes, two depots at a time (:mod:`.lanes`); on one core (or with
-``workers=0``) the depots go in turn, each by a portfolio solve where its slot is long enough
-for one. The merged plan is rebuilt and checked on the whole problem like any engine's plan.
+out by size and each depot is solved again, warm-started from its first plan: in turn, each
+by a portfolio solve where its slot is long enough for one, or - with ``LANES = 2`` and two
+cores - in two lanes, two depots at a time (:mod:`.lanes`). The merged plan is rebuilt and
+checked on the whole problem like any engine's plan.
 
 In the reproducible mode (``SolveParams.iterations``) the rounds are the same, but no slot
 comes from the clock: every depot's solve stops by its iterations, with what is left of the
@@ -54,7 +54,9 @@ FIRST_ROUND_MAX_S = 2.0
 FIRST_ROUND_MIN_S = 0.3
 
 #: Depots improved at the same time in the second round (2: :mod:`.lanes`; 1: in turn).
-LANES = 2
+#: 1 until bench/city.py has measured two lanes against one on an idle machine
+#: (``--lanes 2``); the service's plans stay as they were measured meanwhile.
+LANES = 1
 #: ... when that round has at least this long (a lane's child needs ~0.5 s to start).
 LANES_MIN_S = 2.0
 
