@@ -36,11 +36,6 @@ def test_lanes_are_balanced_by_size_largest_first() -> None:
     assert balanced([5]) == ([0], [])
 
 
-@pytest.fixture(autouse=True)
-def two_lanes(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(decompose, "LANES", 2)
-
-
 def test_only_a_timed_auto_solve_on_two_cores_runs_in_lanes(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(decompose.os, "cpu_count", lambda: 2)
     auto = SolveParams(time_limit_s=30)
@@ -53,7 +48,7 @@ def test_only_a_timed_auto_solve_on_two_cores_runs_in_lanes(monkeypatch: pytest.
     monkeypatch.setattr(decompose.os, "cpu_count", lambda: 1)
     assert not in_lanes(auto, 4, 20.0)
     monkeypatch.setattr(decompose.os, "cpu_count", lambda: 2)
-    monkeypatch.setattr(decompose, "LANES", 1)  # in turn, as measured so far
+    monkeypatch.setattr(decompose, "LANES", 1)  # lanes switched off: in turn
     assert not in_lanes(auto, 4, 20.0)
 
 

@@ -1,4 +1,4 @@
-"""A worker process of the engine and the pipe its lines come back on.
+"""A worker process of the engine and the pipe its lines come back on (both ends).
 
 Why ``subprocess`` rather than ``multiprocessing``: the service already calls :func:`solve`
 inside a ``ProcessPoolExecutor`` worker, where fork-safety and daemonic-process rules would
@@ -16,11 +16,42 @@ import sys
 import tempfile
 import threading
 import time
+from typing import IO
 
 log = logging.getLogger(__name__)
 
 #: Extra time a child gets to send its results after its deadline.
 GRACE_S = 2.0
+#: Minimum seconds between two progress lines of one solve (its last best always goes out).
+PROGRESS_EVERY_S = 0.1
+
+
+class ProgressLines:
+    """The child's end: ``P <tag> <cost>`` for a solve's new bests, a few per second at most,
+    so that a fast engine does not flood the pipe; :meth:`flush` sends the best held back."""
+
+    def __init__(self, out: IO[str], tag: str) -> None:
+        self._out = out
+        self._tag = tag
+        self._last = 0.0
+        self._pending: int | None = None
+
+    def __call__(self, cost: int, *_: object) -> None:
+        now = time.monotonic()
+        if now - self._last >= PROGRESS_EVERY_S:
+            self._emit(cost)
+            self._last = now
+        else:
+            self._pending = cost
+
+    def _emit(self, cost: int) -> None:
+        self._out.write(f"P {self._tag} {cost}\n")
+        self._out.flush()
+        self._pending = None
+
+    def flush(self) -> None:
+        if self._pending is not None:
+            self._emit(self._pending)
 
 
 class Child:

@@ -9,9 +9,9 @@ stops no vehicle may link; a depot of 300 stops needs four of 310 x 310.
 
 The budget goes in two rounds. First every depot gets a short PyVRP solve, so that a
 whole-city plan exists early (the first feasible plan); then the rest of the budget is shared
-out by size and each depot is solved again, warm-started from its first plan: in turn, each
-by a portfolio solve where its slot is long enough for one, or - with ``LANES = 2`` and two
-cores - in two lanes, two depots at a time (:mod:`.lanes`). The merged plan is rebuilt and
+out by size and each depot is solved again, warm-started from its first plan: on two cores
+in two lanes, two depots at a time (:mod:`.lanes`); otherwise in turn, each by a portfolio
+solve where its slot is long enough for one. The merged plan is rebuilt and
 checked on the whole problem like any engine's plan.
 
 In the reproducible mode (``SolveParams.iterations``) the rounds are the same, but no slot
@@ -25,8 +25,8 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 
 import numpy as np
 
@@ -54,9 +54,9 @@ FIRST_ROUND_MAX_S = 2.0
 FIRST_ROUND_MIN_S = 0.3
 
 #: Depots improved at the same time in the second round (2: :mod:`.lanes`; 1: in turn).
-#: 1 until bench/city.py has measured two lanes against one on an idle machine
-#: (``--lanes 2``); the service's plans stay as they were measured meanwhile.
-LANES = 1
+#: Measured on the 1,000-stop, 4-depot city (bench/city.py --lanes 1|2, idle machine, one
+#: run each): two lanes 6.130M at 10 s and 6.108M at 30 s, in turn 6.150M and 6.131M.
+LANES = 2
 #: ... when that round has at least this long (a lane's child needs ~0.5 s to start).
 LANES_MIN_S = 2.0
 
@@ -110,15 +110,12 @@ def solve_by_depot(
     best: list[Solution | None] = [None] * len(parts)
     part_cost = [0] * len(parts)
 
-    def on_part(k: int) -> Callable[[Progress], None]:
-        def report(progress: Progress) -> None:
-            if progress.best_cost is None:
-                return
-            part_cost[k] = progress.best_cost
-            if all(b is not None for j, b in enumerate(best) if j != k):
-                reporter.improvement(sum(part_cost), progress.source, absolute=True)
-
-        return report
+    def on_part(k: int, progress: Progress) -> None:
+        if progress.best_cost is None:
+            return
+        part_cost[k] = progress.best_cost
+        if all(b is not None for j, b in enumerate(best) if j != k):
+            reporter.improvement(sum(part_cost), progress.source, absolute=True)
 
     def keep(k: int, plan: Solution) -> None:
         if best[k] is None or (plan.is_feasible() and plan.cost < best[k].cost):  # type: ignore[union-attr]
@@ -146,7 +143,7 @@ def solve_by_depot(
                     part_params = replace(part_params, strategy="pyvrp")
             # The city's earlier plan as it is: the warm start keeps only this depot's routes.
             previous = best[k] if best[k] is not None else warm_start
-            keep(k, solve_one(part, part_params, on_part(k), previous))
+            keep(k, solve_one(part, part_params, partial(on_part, k), previous))
 
     solve_round(min(FIRST_ROUND_MAX_S, FIRST_ROUND_SHARE * params.time_limit_s), FIRST_ROUND_MIN_S)
     reporter.improvement(sum(part_cost), "by_depot", absolute=True)
@@ -160,7 +157,7 @@ def solve_by_depot(
             keep(k, plan)
             reporter.improvement(sum(part_cost), plan.source, absolute=True)
 
-        lanes.solve_in_lanes(jobs, params, rest, solve_one, lambda k, p: on_part(k)(p), keep_reported)
+        lanes.solve_in_lanes(jobs, params, rest, solve_one, on_part, keep_reported)
     else:
         solve_round(rest, 0.05)
     return merged(inst, [b for b in best if b is not None])

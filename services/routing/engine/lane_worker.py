@@ -13,27 +13,23 @@ import time
 from typing import IO
 
 from .api import solve
+from .child import ProgressLines
 from .lanes import run_lane
 from .model import Progress
 from .solution import Solution
-
-#: Minimum seconds between two progress lines of one depot (its plan always goes out).
-PROGRESS_EVERY_S = 0.1
 
 
 def main(stdin: IO[bytes] | None = None, out: IO[str] | None = None) -> None:
     jobs, params, end = pickle.load(stdin or sys.stdin.buffer)
     sink = out or sys.stdout
-    last = [0.0]
+    lines = {k: ProgressLines(sink, str(k)) for k, _, _ in jobs}
 
     def progress(k: int, p: Progress) -> None:
-        now = time.monotonic()
-        if p.best_cost is not None and now - last[0] >= PROGRESS_EVERY_S:
-            sink.write(f"P {k} {p.best_cost} {p.source or '-'}\n")
-            sink.flush()
-            last[0] = now
+        if p.best_cost is not None:
+            lines[k](p.best_cost)
 
     def plan(k: int, sol: Solution) -> None:
+        lines[k].flush()
         blob = base64.b64encode(pickle.dumps(sol, pickle.HIGHEST_PROTOCOL)).decode()
         sink.write(f"R {k} {blob}\n")
         sink.flush()

@@ -8,7 +8,7 @@ count (PyVRP iterations / OR-Tools solutions), ``until`` then being only its cap
 Output on stdout, one line each:
 
 * ``P <engine> <cost>`` - new best (objective without pre-rejected stops),
-  throttled to a few per second;
+  a few per second at most (:class:`.child.ProgressLines`);
 * ``R <engine> <json>`` - result of a step (``null`` when it found nothing);
 * ``D`` - all steps done.
 """
@@ -21,37 +21,11 @@ import sys
 import time
 from typing import IO
 
-#: Minimum seconds between two progress lines (the final best always goes out).
-PROGRESS_EVERY_S = 0.1
-
-
-class _Progress:
-    def __init__(self, out: IO[str], engine: str) -> None:
-        self._out = out
-        self._engine = engine
-        self._last = 0.0
-        self._pending: int | None = None
-
-    def __call__(self, cost: int, *_: object) -> None:
-        now = time.monotonic()
-        if now - self._last >= PROGRESS_EVERY_S:
-            self._emit(cost)
-            self._last = now
-        else:
-            self._pending = cost
-
-    def _emit(self, cost: int) -> None:
-        self._out.write(f"P {self._engine} {cost}\n")
-        self._out.flush()
-        self._pending = None
-
-    def flush(self) -> None:
-        if self._pending is not None:
-            self._emit(self._pending)
+from .child import ProgressLines
 
 
 def _run_step(
-    inst: object, engine: str, budget: float, seed: int, first_solution: str, limit: int | None, report: _Progress
+    inst: object, engine: str, budget: float, seed: int, first_solution: str, limit: int | None, report: ProgressLines
 ) -> dict[str, object] | None:
     from .instance import Instance
 
@@ -87,7 +61,7 @@ def main(stdin: IO[bytes] | None = None, out: IO[str] | None = None) -> None:
         budget = min(until, deadline) - time.time()
         if budget <= 0.05:
             continue  # this step's slot is over (slow start); later steps may still run
-        report = _Progress(out, engine)
+        report = ProgressLines(out, engine)
         payload = _run_step(inst, engine, budget, seed, first_solution, limit, report)
         report.flush()
         out.write(f"R {engine} {json.dumps(payload)}\n")
