@@ -27,31 +27,35 @@ PROGRESS_EVERY_S = 0.1
 
 
 class ProgressLines:
-    """The child's end: ``P <tag> <cost>`` for a solve's new bests, a few per second at most,
-    so that a fast engine does not flood the pipe; :meth:`flush` sends the best held back."""
+    """The child's end: ``P <tag> <cost> [<source>]`` for a solve's new bests, a few per second
+    at most, so that a fast engine does not flood the pipe; :meth:`flush` sends the best held
+    back. Called as an engine's ``on_improvement(cost, ...)``, or :meth:`best` with a source."""
 
     def __init__(self, out: IO[str], tag: str) -> None:
         self._out = out
         self._tag = tag
         self._last = 0.0
-        self._pending: int | None = None
+        self._pending: tuple[int, str] | None = None
 
     def __call__(self, cost: int, *_: object) -> None:
+        self.best(cost)
+
+    def best(self, cost: int, source: str = "") -> None:
         now = time.monotonic()
         if now - self._last >= PROGRESS_EVERY_S:
-            self._emit(cost)
+            self._emit(cost, source)
             self._last = now
         else:
-            self._pending = cost
+            self._pending = (cost, source)
 
-    def _emit(self, cost: int) -> None:
-        self._out.write(f"P {self._tag} {cost}\n")
+    def _emit(self, cost: int, source: str) -> None:
+        self._out.write(f"P {self._tag} {cost} {source}".rstrip() + "\n")
         self._out.flush()
         self._pending = None
 
     def flush(self) -> None:
         if self._pending is not None:
-            self._emit(self._pending)
+            self._emit(*self._pending)
 
 
 class Child:

@@ -26,7 +26,7 @@ def main(stdin: IO[bytes] | None = None, out: IO[str] | None = None) -> None:
 
     def progress(k: int, p: Progress) -> None:
         if p.best_cost is not None:
-            lines[k](p.best_cost)
+            lines[k].best(p.best_cost, p.source or "-")
 
     def plan(k: int, sol: Solution) -> None:
         lines[k].flush()

@@ -12,7 +12,7 @@ depot that overran its slot takes from the lane's later depots, not from the oth
 The child (``python -m <package>.lane_worker``) gets its depots, their warm starts and the
 lane's end (wall clock, shared with the parent) on stdin, and writes one line each:
 
-* ``P <k> <cost>`` - depot ``k``'s best so far, a few per second;
+* ``P <k> <cost> <source>`` - depot ``k``'s best so far, a few per second;
 * ``R <k> <base64 pickle>`` - depot ``k``'s plan;
 * ``D`` - the lane is done.
 """
@@ -85,8 +85,8 @@ class LaneChild(Child):
 
     def line(self, kind: str, rest: str) -> None:
         if kind == "P":
-            k, cost = rest.split(" ")
-            self._on_progress(int(k), Progress(0.0, int(cost), 0, "pyvrp"))  # a lane solves by PyVRP
+            k, cost, source = rest.split(" ", 2)
+            self._on_progress(int(k), Progress(0.0, int(cost), 0, source))
         elif kind == "R":
             k, _, blob = rest.partition(" ")
             self._on_plan(int(k), pickle.loads(base64.b64decode(blob)))
