@@ -59,7 +59,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     port = args.port or settings.port(args.service)
     uvicorn.run(
         f"services.{args.service}.bootstrap:create_app", factory=True, host=args.host, port=port,
-        log_level="warning", access_log=False,
+        log_level="warning", access_log=False, timeout_keep_alive=settings.http_keep_alive_s,
     )
     return 0
 

@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     inventory_port: int = 8002
     routing_port: int = 8003
     max_body_bytes: int = 1_000_000
+    # How long a server keeps an idle connection open. Longer than any client's pool keeps one
+    # (httpx: 5 s, proxies: about 60 s): at uvicorn's 5 s both ends time out together, and a
+    # request sent on a connection the server is closing fails with a read error.
+    http_keep_alive_s: int = Field(default=75, ge=1)
 
     # Security
     jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)

@@ -133,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     clock.configure(settings.clock_start, settings.clock_anchor, settings.clock_speed,
                     stepped=settings.clock_file, process="fleet")
     app = build_app(settings, args.routing_url, timedelta(minutes=args.position_every_min))
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False,
+                timeout_keep_alive=settings.http_keep_alive_s)
     return 0
 
 
