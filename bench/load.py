@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
-from aiokafka import AIOKafkaConsumer, TopicPartition  # noqa: E402
+from aiokafka import AIOKafkaConsumer  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
 from services.demo.city import build_city  # noqa: E402
@@ -47,7 +47,7 @@ from services.demo.loader import load_city  # noqa: E402
 from shared.auth import TokenService  # noqa: E402
 from shared.events import topics  # noqa: E402
 from shared.messaging.broker import EmbeddedBroker, free_port  # noqa: E402
-from shared.messaging.kafka import ensure_topics  # noqa: E402
+from shared.messaging.kafka import ensure_topics, partitions_of  # noqa: E402
 from shared.settings import Settings  # noqa: E402
 
 SERVICES = ("orders", "inventory", "routing")
@@ -119,8 +119,7 @@ class OutcomeClock:
         self._consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.broker_url, enable_auto_commit=False,
                                           fetch_max_wait_ms=20)
         await self._consumer.start()
-        await self._consumer._client.add_topic(name)
-        partitions = [TopicPartition(name, p) for p in self._consumer.partitions_for_topic(name) or ()]
+        partitions = await partitions_of(self._consumer, name)
         self._consumer.assign(partitions)
         await self._consumer.seek_to_end(*partitions)
         self._task = asyncio.create_task(self._run())

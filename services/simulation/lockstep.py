@@ -25,6 +25,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from shared.messaging.kafka import partitions_of
 from shared.stepped_clock import PHASES, ClockFile, SteppedClock
 
 POLL_S = 0.002
@@ -162,9 +163,7 @@ class Conductor:
         known = self._partitions.get(topic)
         if known is None:
             assert self._probe is not None
-            await self._probe._client.add_topic(topic)  # its metadata, without joining a group
-            found = self._probe.partitions_for_topic(topic) or set()
-            known = self._partitions[topic] = [TopicPartition(topic, p) for p in sorted(found)]
+            known = self._partitions[topic] = await partitions_of(self._probe, topic)
         return known
 
 

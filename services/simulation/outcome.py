@@ -15,7 +15,6 @@ from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 import numpy as np
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from sqlalchemy import create_engine, text
 
 from services.demo.city import DemoCity
@@ -24,6 +23,7 @@ from services.simulation.diagnosis import OrderSeen, diagnose, targets
 from services.simulation.driver import DriverLog
 from shared.clock import as_utc
 from shared.events import topics
+from shared.messaging.kafka import read_from_start
 from shared.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -51,30 +51,15 @@ def _utc(value: Any) -> datetime | None:
 
 async def topic_events(settings: Settings, topic: str) -> list[dict[str, Any]]:
     """Every decodable event on the topic, from the beginning, without joining a group."""
-    name = settings.topic(topic)
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.broker_url, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        await consumer._client.add_topic(name)
-        partitions = [TopicPartition(name, p) for p in consumer.partitions_for_topic(name) or ()]
-        if not partitions:
-            return []
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        events: list[dict[str, Any]] = []
-        while any([await consumer.position(tp) < ends[tp] for tp in partitions]):
-            for records in (await consumer.getmany(timeout_ms=500)).values():
-                for record in records:
-                    try:
-                        value = json.loads(record.value or b"")
-                    except ValueError:
-                        continue
-                    if isinstance(value, dict) and "type" in value:
-                        events.append(value)
-        return events
-    finally:
-        await consumer.stop()
+    events = []
+    for raw in await read_from_start(settings, settings.topic(topic)):
+        try:
+            value = json.loads(raw or b"")
+        except ValueError:
+            continue
+        if isinstance(value, dict) and "type" in value:
+            events.append(value)
+    return events
 
 
 def _percentile(values: Sequence[float], q: float) -> float | None:

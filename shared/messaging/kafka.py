@@ -7,7 +7,7 @@ import contextlib
 import logging
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
@@ -62,6 +62,33 @@ def make_consumer(settings: Settings, *topics: str, group_id: str, **overrides: 
     }
     options.update(overrides)
     return AIOKafkaConsumer(*topics, **client_options(settings), **options)
+
+
+async def partitions_of(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
+    """The topic's partitions, from its metadata, without joining a consumer group."""
+    await consumer._client.add_topic(topic)  # aiokafka fetches metadata only for topics it knows
+    return [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+
+
+async def read_from_start(settings: Settings, topic: str) -> list[bytes | None]:
+    """Every record's value on ``topic`` (its full name) from the beginning to its end offsets
+    when called, without joining a group: what a checker or a report reads after the fact."""
+    consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = await partitions_of(consumer, topic)
+        if not partitions:
+            return []
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        values: list[bytes | None] = []
+        while any([await consumer.position(tp) < ends[tp] for tp in partitions]):
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                values.extend(record.value for record in records)
+        return values
+    finally:
+        await consumer.stop()
 
 
 def topic_specs(settings: Settings, *, with_dlq: bool = True) -> list[TopicSpec]:

@@ -11,10 +11,9 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-
 from services.simulation.outcome import query
 from shared.events import topics
+from shared.messaging.kafka import read_from_start
 from shared.settings import Settings
 
 ORDERS_HANDLES = {
@@ -48,38 +47,17 @@ async def drain(settings: Settings, topic: str, *, without_dead_letters: bool = 
 
 
 async def _read_all(settings: Settings, name: str) -> Drained:
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.broker_url, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        await consumer._client.add_topic(name)  # fetch its metadata without joining a group
-        partitions = [TopicPartition(name, p) for p in consumer.partitions_for_topic(name) or ()]
-        drained = Drained()
-        if not partitions:
-            return drained
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-
-        async def behind() -> bool:
-            return any([await consumer.position(tp) < ends[tp] for tp in partitions])
-
-        while await behind():
-            batch = await consumer.getmany(timeout_ms=500)
-            for records in batch.values():
-                for record in records:
-                    try:
-                        value = json.loads(record.value or b"")
-                    except ValueError:
-                        value = None
-                    if isinstance(value, dict) and "type" in value:
-                        drained.events.append(value)
-                    else:
-                        drained.undecodable += 1
-        return drained
-    finally:
-        await consumer.stop()
-
-
+    drained = Drained()
+    for raw in await read_from_start(settings, name):
+        try:
+            value = json.loads(raw or b"")
+        except ValueError:
+            value = None
+        if isinstance(value, dict) and "type" in value:
+            drained.events.append(value)
+        else:
+            drained.undecodable += 1
+    return drained
 
 
 async def check_orders_invariants(settings: Settings, accepted: list[str]) -> None:

@@ -19,7 +19,7 @@ from shared.events.envelope import CloudEvent
 from shared.events.payloads import OrderCancelled
 from shared.messaging.broker import EmbeddedBroker, free_port
 from shared.messaging.consumer import BatchHandler, ConsumerRunner
-from shared.messaging.kafka import ensure_topics
+from shared.messaging.kafka import ensure_topics, read_from_start
 from shared.messaging.relay import OutboxRelay
 from shared.messaging.tables import add_messaging_tables
 from shared.messaging.unit_of_work import SqlUnitOfWork
@@ -263,3 +263,16 @@ async def test_a_batch_handler_applies_a_run_of_events_together_and_falls_back_o
     assert toy2.outbox_correlations() == {f"O-{i}": f"trace-{i}" for i in range(6)}
     runner2.process_batch(topic, records)  # delivered again: the inbox skips all of it
     assert toy2.note_count() == 6 and len(runs) == 2
+
+
+async def test_reading_a_topic_from_the_start_returns_every_record_up_to_its_end(settings: Settings) -> None:
+    await ensure_topics(settings)
+    topic = settings.topic(topics.ORDERS.name)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.broker_url)
+    await producer.start()
+    for i in range(7):  # keys spread them over the topic's partitions
+        await producer.send_and_wait(topic, f"record-{i}".encode(), key=f"O-{i}".encode())
+    await producer.stop()
+    values = await read_from_start(settings, topic)
+    assert sorted(value or b"" for value in values) == sorted(f"record-{i}".encode() for i in range(7))
+    assert await read_from_start(settings, settings.topic("nothing.here")) == []
