@@ -5,7 +5,8 @@ only when the whole system is at rest, so that every decision is a function of t
 and never of how fast a process happened to be. Each process tells it three things:
 
 * whether some part is *holding* work in progress (an HTTP call under way, an event being
-  sent, a batch being applied): ``with holding(): ...``;
+  sent, a batch being applied): ``with holding(): ...``, or ``release = hold()`` for work
+  that outlives a block;
 * whether its long-running parts are idle by their own account (``watch(check)``: the
   outbox relay is idle when nothing it fetched is unsent and no commit woke it since);
 * how far it has *consumed* each topic it reads (``consumes(...)``, ``consumed(...)``),
@@ -29,16 +30,32 @@ _consumed: dict[tuple[str, int], int] = {}
 _epoch = 0
 
 
+def hold() -> Callable[[], None]:
+    """Work in progress that outlives a block (a background task, say): held until the
+    returned ``release`` is called; a second call does nothing."""
+    global _held
+    _held += 1
+    released = False
+
+    def release() -> None:
+        global _held, _epoch
+        nonlocal released
+        if not released:
+            released = True
+            _held -= 1
+            _epoch += 1
+
+    return release
+
+
 @contextlib.contextmanager
 def holding() -> Iterator[None]:
     """Work in progress that no offset or timer shows (a request under way, say)."""
-    global _held, _epoch
-    _held += 1
+    release = hold()
     try:
         yield
     finally:
-        _held -= 1
-        _epoch += 1
+        release()
 
 
 def watch(is_idle: Callable[[], bool]) -> None:

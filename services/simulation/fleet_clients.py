@@ -57,10 +57,9 @@ async def _finish_or_cancel(tasks: set[asyncio.Task[None]], timeout_s: float, wh
 def _held_task(work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
     """Work under way in the background, held from now until it ends: a conductor of
     simulated time waits for it (shared/quiescence.py)."""
-    hold = quiescence.holding()
-    hold.__enter__()
+    release = quiescence.hold()
     task = asyncio.create_task(work)
-    task.add_done_callback(lambda _task: hold.__exit__(None, None, None))
+    task.add_done_callback(lambda _task: release())
     return task
 
 

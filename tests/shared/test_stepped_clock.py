@@ -112,6 +112,18 @@ async def test_work_held_keeps_the_process_from_rest_and_the_report_says_so(cond
     assert free["at_rest"] is True and free["epoch"] > held["epoch"]
 
 
+def test_a_hold_that_outlives_a_block_is_released_once() -> None:
+    quiescence.reset()
+    release = quiescence.hold()
+    assert not quiescence.at_rest()
+    release()
+    release()  # a done callback that runs twice must not free someone else's hold
+    other = quiescence.hold()
+    assert not quiescence.at_rest() and quiescence.report()["held"] == 1
+    other()
+    assert quiescence.at_rest()
+
+
 def test_seeded_ids_repeat_and_each_kind_draws_from_its_own_stream() -> None:
     try:
         ids.seed(7)
