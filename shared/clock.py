@@ -33,8 +33,31 @@ class Clock(Protocol):
 
     def now(self) -> datetime: ...
 
+    async def sleep(self, simulated_s: float) -> None: ...
 
-class WallClock:
+    async def wait(self, event: asyncio.Event, until: datetime | None, longest_wall_s: float) -> None: ...
+
+
+class _Running:
+    """Waits on a clock that runs by itself: the wall clock, at the clock's speed."""
+
+    speed: float
+
+    def now(self) -> datetime:
+        raise NotImplementedError
+
+    async def sleep(self, simulated_s: float) -> None:
+        await asyncio.sleep(max(0.0, simulated_s / self.speed))
+
+    async def wait(self, event: asyncio.Event, until: datetime | None, longest_wall_s: float) -> None:
+        wall_s = longest_wall_s if until is None else (until - self.now()).total_seconds() / self.speed
+        if wall_s <= 0:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), min(wall_s, longest_wall_s))
+
+
+class WallClock(_Running):
     speed = 1.0
 
     def now(self) -> datetime:
@@ -45,7 +68,7 @@ class WallClock:
 
 
 @dataclass(frozen=True)
-class ScaledClock:
+class ScaledClock(_Running):
     """Simulated time: ``start`` at wall instant ``anchor``, ``speed`` x the wall clock.
 
     Before ``anchor`` the clock stands at ``start``: a simulation sets the anchor a little
@@ -65,7 +88,7 @@ class ScaledClock:
         return self.start + timedelta(seconds=max(0.0, time.time() - self.anchor) * self.speed)
 
 
-class FixedClock:
+class FixedClock(_Running):
     """A clock that moves only when told (tests)."""
 
     speed = 1.0
@@ -118,24 +141,14 @@ def wall_seconds(simulated_s: float) -> float:
 
 async def sleep(simulated_s: float) -> None:
     """Wait ``simulated_s`` seconds of service time."""
-    if isinstance(_clock, SteppedClock):
-        await _clock.sleep(simulated_s)
-        return
-    await asyncio.sleep(max(0.0, wall_seconds(simulated_s)))
+    await _clock.sleep(simulated_s)
 
 
 async def wait(event: asyncio.Event, until: datetime | None, longest_wall_s: float) -> None:
     """Until ``event`` is set or the service clock reaches ``until`` (None: only the event).
     On a running clock the wait lasts at most ``longest_wall_s``, so that a caller looks
     again at a clock installed anew; a stepped clock wakes its waiters itself."""
-    if isinstance(_clock, SteppedClock):
-        await _clock.wait(event, until)
-        return
-    wall_s = longest_wall_s if until is None else wall_seconds((until - _clock.now()).total_seconds())
-    if wall_s <= 0:
-        return
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(event.wait(), min(wall_s, longest_wall_s))
+    await _clock.wait(event, until, longest_wall_s)
 
 
 def configure(start: datetime | None, anchor: float | None, speed: float, *,

@@ -88,8 +88,9 @@ class SteppedClock:
     async def sleep(self, simulated_s: float) -> None:
         await self.wait(None, self.now() + timedelta(seconds=max(0.0, simulated_s)))
 
-    async def wait(self, event: asyncio.Event | None, until: datetime | None) -> None:
-        """Until the clock reaches ``until`` (None: never) in this process's phase, or ``event`` is set."""
+    async def wait(self, event: asyncio.Event | None, until: datetime | None, longest_wall_s: float = math.inf) -> None:
+        """Until the clock reaches ``until`` (None: never) in this process's phase, or ``event`` is
+        set. No wall limit: the conductor moves the clock, and this clock wakes its waiters."""
         task = asyncio.current_task()
         assert task is not None
         self._clocked.add(task)
