@@ -83,45 +83,40 @@ class Conductor:
 
     async def advance_to(self, until: datetime) -> None:
         """Fire every timer due up to ``until``, instant by instant, and stop there at rest."""
+        reports = self._reports()
         while True:
             now = self.now()
-            due = self._next_due()
+            due = _next_due(reports)
             if due is not None and due <= until.timestamp():
                 instant = datetime.fromtimestamp(max(due, now.timestamp() + 0.001), UTC)
-                await self._step(instant)
+                reports = await self._step(instant, reports)
                 continue
             if until > now:
-                await self._step(until)
+                await self._step(until, reports)
             return
 
-    async def _step(self, instant: datetime) -> None:
+    async def _step(self, instant: datetime, reports: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """Move to ``instant``, given the reports at rest before it; returns those at rest after."""
         self.steps += 1
-        ranks = sorted({PHASES.index(name) for name, due in self._dues().items()
+        ranks = sorted({PHASES.index(name) for name, due in _dues(reports).items()
                         if due is not None and due <= instant.timestamp()})
         for rank in ranks:  # each process's timers in turn: no two race at one instant
             self.file.write(instant, rank)
             await self.settle()
         self.file.write(instant, len(PHASES))
-        await self.settle()
-
-    def _next_due(self) -> float | None:
-        dues = [due for due in self._dues().values() if due is not None]
-        return min(dues, default=None)
-
-    def _dues(self) -> dict[str, float | None]:
-        return {name: report.get("next_due") for name, report in self._reports().items()}
+        return await self.settle()
 
     # --- rest -------------------------------------------------------------------------
 
-    async def settle(self) -> None:
-        """Until every process is at rest at the current instant and phase."""
+    async def settle(self) -> dict[str, dict[str, Any]]:
+        """Until every process is at rest at the current instant and phase; their reports then."""
         started = time.monotonic()
         while True:
             first = self._reports()
             if self._all_at_rest(first) and await self._all_consumed(first):
                 second = self._reports()
                 if self._all_at_rest(second) and _epochs(first) == _epochs(second):
-                    return
+                    return second
             self._check_alive()
             if time.monotonic() - started > STUCK_AFTER_S:
                 raise NotAtRest(f"the system did not come to rest at {self.now().isoformat()}: "
@@ -165,6 +160,14 @@ class Conductor:
             assert self._probe is not None
             known = self._partitions[topic] = await partitions_of(self._probe, topic)
         return known
+
+
+def _dues(reports: dict[str, dict[str, Any]]) -> dict[str, float | None]:
+    return {name: report.get("next_due") for name, report in reports.items()}
+
+
+def _next_due(reports: dict[str, dict[str, Any]]) -> float | None:
+    return min((due for due in _dues(reports).values() if due is not None), default=None)
 
 
 def _epochs(reports: dict[str, dict[str, Any]]) -> dict[str, Any]:
