@@ -47,7 +47,10 @@ CONCURRENCY = 32
 @dataclass
 class DriverLog:
     accepted: list[str] = field(default_factory=list)
+    #: Intake's answers that were not an acceptance, by status and code.
     refused: Counter[str] = field(default_factory=Counter)
+    #: Scenario actions that could not be performed at all (a call that failed), by kind and error.
+    failed: Counter[str] = field(default_factory=Counter)
     events: list[dict[str, str]] = field(default_factory=list)
     stock_event_ids: set[str] = field(default_factory=set)
     lag_s: float = 0.0  # the most an action ran behind its simulated time
@@ -107,7 +110,7 @@ class ScenarioDriver:
             await self._act(action)
         except Exception as exc:  # one failed call is a figure in the report, not the end of the run
             log.warning("%s failed: %s", type(action).__name__, exc)
-            self.log.refused[f"{type(action).__name__}: {type(exc).__name__}"] += 1
+            self.log.failed[f"{type(action).__name__}: {type(exc).__name__}"] += 1
 
     async def _perform(self, action: Action) -> None:
         try:

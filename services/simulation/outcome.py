@@ -142,6 +142,7 @@ async def collect(
                    "backordered_open": statuses.get("backordered", 0),
                    "open": sum(n for s, n in statuses.items() if s in ("placed", "reserved", "scheduled")),
                    "refused_at_intake": sum(log.refused.values()), "refusals": dict(log.refused)},
+        "actions_failed": sum(log.failed.values()), "failed_actions": dict(log.failed),
         "figures": figures,
         "deliveries": deliveries,
         "placed_by_hour": placed_by_hour,

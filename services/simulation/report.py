@@ -75,6 +75,7 @@ DETAILS: tuple[tuple[str, tuple[Spec, ...]], ...] = (
           Spec("clock_speed", "simulated clock speed", "number", TIMES),
           Spec("planner_time_limit_s", "planner time limit", "number", "s"),
           Spec("action_lag_s", "worst lag of a scenario action", "number", "s"),
+          Spec("actions_failed", "scenario actions that could not be performed", "count"),
           Spec("planner_iterations", "solver iterations per plan (lockstep)", "count"),
           Spec("lockstep_steps", "instants the conductor stepped through (lockstep)", "count"))),
 )

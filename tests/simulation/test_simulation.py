@@ -35,3 +35,4 @@ async def test_a_simulated_morning_loses_nothing_doubles_nothing_and_conserves_s
     assert figures["medical_orders"] > 0
     # Every medical order has an outcome: none is still waiting to be placed or reserved.
     assert run["orders"]["refused_at_intake"] == 0, run["orders"]["refusals"]
+    assert run["actions_failed"] == 0, run["failed_actions"]
