@@ -7,8 +7,8 @@ lost a fault injection that way (CI, stop 28). ``lifeline serve`` passes ``http_
 
 from __future__ import annotations
 
+import http.client
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -49,14 +49,18 @@ def served_orders(broker: EmbeddedBroker, tmp_path: Path) -> Iterator[int]:
         process.wait(20)
 
 
-def _get(connection: socket.socket) -> bytes:
-    connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: orders\r\n\r\n")
-    return connection.recv(65536)
-
-
 def test_an_idle_connection_outlives_the_clients_pool_expiry(served_orders: int) -> None:
-    with socket.create_connection(("127.0.0.1", served_orders), timeout=5) as connection:
-        assert _get(connection).startswith(b"HTTP/1.1 200")
+    connection = http.client.HTTPConnection("127.0.0.1", served_orders, timeout=10)
+    try:
+        connection.request("GET", "/healthz")
+        assert connection.getresponse().read() == b'{"status":"ok"}'
+        assert connection.sock is not None
+        first = connection.sock.getsockname()
         time.sleep(IDLE_S)
-        # A closed connection reads as b"" (or resets): the server would have hung up at 5 s.
-        assert _get(connection).startswith(b"HTTP/1.1 200")
+        # Had the server hung up at 5 s, this would fail (RemoteDisconnected): http.client
+        # reconnects only a connection it closed itself.
+        connection.request("GET", "/healthz")
+        assert connection.getresponse().read() == b'{"status":"ok"}'
+        assert connection.sock.getsockname() == first, "the same connection served both"
+    finally:
+        connection.close()
