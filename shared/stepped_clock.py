@@ -12,7 +12,11 @@ is where the conductor moves the clock next.
 Timers that fall due at the same instant in several processes must not race (the fleet
 hands a stop over while routing plans the depot), so an instant has *phases*: the
 conductor opens them one process at a time, in the order of ``PHASES``, waiting for rest
-in between, and a process wakes its due timers only once its phase is open.
+in between, and a process wakes its due timers only while its own phase is open. A timer
+that falls due at the instant during another process's phase (a vehicle that leaves at
+once on a plan dispatched in routing's phase) waits for its own phase: the conductor
+opens phases again until no timer is due at the instant, and only then the last phase,
+in which the processes outside ``PHASES`` wake theirs.
 """
 
 from __future__ import annotations
@@ -109,7 +113,7 @@ class SteppedClock:
 
     def _wake_due(self) -> None:
         seconds, phase = self.file.read()
-        if phase < self.rank:
+        if phase != self.rank:
             return
         for waiter in self._waiters.values():
             if waiter.until <= seconds and not waiter.woken.done():
@@ -121,7 +125,7 @@ class SteppedClock:
         if any(task not in self._waiters for task in self._clocked):
             return False
         seconds, phase = self.file.read()
-        if phase >= self.rank and any(w.until <= seconds for w in self._waiters.values()):
+        if phase == self.rank and any(w.until <= seconds for w in self._waiters.values()):
             return False
         return quiescence.at_rest()
 

@@ -148,8 +148,10 @@ class FleetSimulator:
         while True:
             self._wake.clear()
             due = self._earliest_due()
-            if due is None or due > clock.now():
-                await clock.wait(self._wake, due, LONGEST_NAP_S)
+            # Even when it is due already, the clock says when: a stepped clock lets it fire
+            # only in the fleet's phase of the instant, not amid routing's plans.
+            await clock.wait(self._wake, due, LONGEST_NAP_S)
+            if self._wake.is_set() or due is None or due > clock.now():
                 continue
             _due, _tie, vehicle_id, _version = heapq.heappop(self._agenda)
             self._fire(self._vehicles[vehicle_id])

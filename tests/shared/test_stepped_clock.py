@@ -69,10 +69,38 @@ async def test_time_stands_until_the_conductor_moves_it_and_timers_fire_in_their
     assert process.at_rest()
 
 
+async def test_a_timer_due_in_a_later_phase_waits_for_its_own_phase_again(conductor_file: ClockFile) -> None:
+    """A vehicle that leaves at once on a plan routing dispatched in its phase leaves in the
+    fleet's next phase of the instant, not amid routing's work."""
+    process = SteppedClock(ClockFile(conductor_file.path), "fleet")
+    clock.use(process)
+    conductor_file.write(START, ROUTING)
+    fired: list[datetime] = []
+
+    async def leave_now() -> None:
+        await clock.sleep(0)
+        fired.append(clock.now())
+
+    task = asyncio.create_task(leave_now())
+    await _settled()
+    assert not fired and process.at_rest(), "due, but not in its phase: nothing to do yet"
+    assert process.next_due() == START.timestamp(), "the conductor sees it is due at this instant"
+
+    conductor_file.write(START, len(PHASES))  # the last phase is for processes outside PHASES
+    process._wake_due()
+    await _settled()
+    assert not fired
+
+    conductor_file.write(START, PHASES.index("fleet"))
+    process._wake_due()
+    await task
+    assert fired == [START]
+
+
 async def test_a_clocked_task_awake_between_two_waits_is_at_work(conductor_file: ClockFile) -> None:
     process = SteppedClock(ClockFile(conductor_file.path), "inventory")
     clock.use(process)
-    conductor_file.write(START, len(PHASES))  # every phase of the instant open
+    conductor_file.write(START, PHASES.index("inventory"))
     release = asyncio.Event()
 
     async def loop() -> None:
