@@ -101,7 +101,7 @@ class ScenarioDriver:
             await conductor.advance_to(action.at)
             self._system.check_alive()
             await self.perform(action)
-            await conductor.settle()
+            await conductor.finish_instant()
             if on_progress is not None:
                 on_progress(index + 1, action)
 

@@ -97,9 +97,18 @@ class Conductor:
                 await self._step(until, reports)
             return
 
+    async def finish_instant(self) -> dict[str, dict[str, Any]]:
+        """Rest at the current instant with every timer due at it fired in its phase: after
+        an action (a fault may make a vehicle due at once), before the next one."""
+        return await self._phases(self.now(), await self.settle())
+
     async def _step(self, instant: datetime, reports: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         """Move to ``instant``, given the reports at rest before it; returns those at rest after."""
         self.steps += 1
+        return await self._phases(instant, reports)
+
+    async def _phases(self, instant: datetime, reports: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """Each process's phase at ``instant`` in turn, while any has a timer due at it; then the last phase."""
         for _ in range(ROUNDS_PER_INSTANT):
             ranks = sorted({PHASES.index(name) for name, due in _dues(reports).items()
                             if due is not None and due <= instant.timestamp()})
